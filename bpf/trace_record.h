@@ -1,0 +1,49 @@
+/*
+ * The record one hook hit produces in the ring buffer. Shared by the BPF
+ * program (bpf/hooks.bpf.c) and the collector's decoder; plain C, fixed-width
+ * types, explicit padding, checked by static_assert here and by a test against
+ * the BTF of the built BPF object.
+ */
+#ifndef RESDB_TRACE_BPF_TRACE_RECORD_H_
+#define RESDB_TRACE_BPF_TRACE_RECORD_H_
+
+#ifdef __bpf__
+/* vmlinux.h provides __u32/__u64 on the BPF side. */
+#else
+#include <linux/types.h>
+#endif
+
+/* Bumped when the layout changes; the collector refuses a mismatch. */
+#define RESDB_TRACE_RECORD_VERSION 1
+
+/* Registers a hook passes (x86-64 SysV integer argument registers). */
+#define RESDB_TRACE_RECORD_ARGS 6
+
+struct resdb_trace_record {
+  __u64 ktime_ns;   /* bpf_ktime_get_ns() at the hit (CLOCK_MONOTONIC). */
+  __u32 pid;        /* process id (tgid) of the caller. */
+  __u32 tid;        /* thread id of the caller. */
+  __u32 cpu;        /* CPU the hit ran on. */
+  __u32 hook_id;    /* catalogue id, from the uprobe's attach cookie. */
+  __u64 args[RESDB_TRACE_RECORD_ARGS]; /* rdi, rsi, rdx, rcx, r8, r9. */
+};
+
+#ifndef __bpf__
+#ifdef __cplusplus
+static_assert(sizeof(struct resdb_trace_record) == 72, "record layout");
+static_assert(__builtin_offsetof(struct resdb_trace_record, args) == 24,
+              "record layout");
+#else
+_Static_assert(sizeof(struct resdb_trace_record) == 72, "record layout");
+#endif
+#endif
+
+/* Indices into the per-CPU counter array `counters` of hooks.bpf.c. */
+enum resdb_trace_counter {
+  RESDB_TRACE_CTR_EMITTED = 0,      /* records submitted to the ring buffer */
+  RESDB_TRACE_CTR_RINGBUF_FULL = 1, /* reserve failed: the record is lost */
+  RESDB_TRACE_CTR_FILTERED = 2,     /* hit from a pid outside the allow-list */
+  RESDB_TRACE_CTR_COUNT = 3,
+};
+
+#endif /* RESDB_TRACE_BPF_TRACE_RECORD_H_ */
