@@ -4,10 +4,12 @@
  * the attach cookie, the six argument registers are copied verbatim and the
  * collector decodes them by id. Nothing here reads user memory.
  */
+/* vmlinux.h must come first: the libbpf headers use its types */
+/* clang-format off */
 #include "vmlinux.h"
-
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+/* clang-format on */
 
 #include "bpf/trace_record.h"
 
@@ -26,6 +28,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u64 wakeup_bytes = 0;
 /* set by the loader: consult pid_filter only when true */
 const volatile bool filter_pids = false;
+
+/*
+ * never read: makes clang emit the record's BTF, which a test compares with
+ * the collector's view of trace_record.h (rodata, so no extra map)
+ */
+struct resdb_trace_record *const volatile record_btf_anchor = 0;
 
 /* the loader sets the size with bpf_map__set_max_entries before load */
 struct {
@@ -51,9 +59,9 @@ struct {
 
 /* the last hook each thread passed; a profiler tags cpu samples with it */
 struct resdb_trace_thread_phase {
-  __u32 hook_id; /* catalogue id of the last hook hit by the thread */
-  __u32 pad;     /* explicit padding, always 0 */
-  __u64 seq;     /* that hook's second argument (the sequence number) */
+  __u32 hook_id;  /* catalogue id of the last hook hit by the thread */
+  __u32 pad;      /* explicit padding, always 0 */
+  __u64 seq;      /* that hook's second argument (the sequence number) */
   __u64 since_ns; /* bpf_ktime_get_ns() of that hit */
 };
 

@@ -20,15 +20,17 @@ struct ElfSymbol {
   uint64_t vaddr = 0;        // st_value: link-time virtual address.
   uint64_t size = 0;         // st_size in bytes.
   uint64_t file_offset = 0;  // where vaddr lives in the file (uprobe offset).
+  bool file_backed = false;  // vaddr lies in a PT_LOAD's file image (not
+                             // .bss); file_offset is valid only then.
   bool dynamic = false;      // found in .dynsym (survives strip).
 };
 
 // One catalogue hook, found in the binary or not.
 struct HookLocation {
-  uint32_t id = 0;     // catalogue id (the attach cookie).
-  std::string name;    // catalogue name, e.g. "prepare_received".
-  std::string symbol;  // "resdb_trace_" + name.
-  bool present = false;
+  uint32_t id = 0;           // catalogue id (the attach cookie).
+  std::string name;          // catalogue name, e.g. "prepare_received".
+  std::string symbol;        // "resdb_trace_" + name.
+  bool present = false;      // defined and backed by the file.
   uint64_t vaddr = 0;        // valid when present.
   uint64_t file_offset = 0;  // valid when present: the uprobe's offset.
 };
@@ -72,7 +74,8 @@ class ElfBinary {
   // Number of catalogue hooks present in the file.
   int present_hook_count() const;
 
-  // The semaphore table, when the binary defines it.
+  // The semaphore table, when the binary defines it in a file-backed
+  // section (the kernel can only raise slots in file-backed mappings).
   const std::optional<SemaphoreTable>& semaphores() const {
     return semaphores_;
   }

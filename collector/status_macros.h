@@ -16,10 +16,10 @@
 // function if it is not OK.
 //
 //   RETURN_IF_ERROR(file.Flush());
-#define RETURN_IF_ERROR(expr)                                         \
-  do {                                                                \
-    ::absl::Status resdb_trace_status_ = (expr);                      \
-    if (!resdb_trace_status_.ok()) return resdb_trace_status_;        \
+#define RETURN_IF_ERROR(expr)                                  \
+  do {                                                         \
+    ::absl::Status resdb_trace_status_ = (expr);               \
+    if (!resdb_trace_status_.ok()) return resdb_trace_status_; \
   } while (0)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>) once; on error returns its status
@@ -28,10 +28,10 @@
 //
 //   ASSIGN_OR_RETURN(ElfBinary elf, ElfBinary::Open(path));
 //   ASSIGN_OR_RETURN(offset, elf.VaddrToFileOffset(vaddr));
-#define ASSIGN_OR_RETURN(lhs, rexpr)                                       \
-  RESDB_TRACE_ASSIGN_OR_RETURN_IMPL_(                                      \
-      RESDB_TRACE_STATUS_MACROS_CONCAT_(resdb_trace_statusor_, __LINE__), \
-      lhs, rexpr)
+#define ASSIGN_OR_RETURN(lhs, rexpr)                                           \
+  RESDB_TRACE_ASSIGN_OR_RETURN_IMPL_(                                          \
+      RESDB_TRACE_STATUS_MACROS_CONCAT_(resdb_trace_statusor_, __LINE__), lhs, \
+      rexpr)
 
 #define RESDB_TRACE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
   auto statusor = (rexpr);                                       \

@@ -1,0 +1,271 @@
+#include "collector/collector.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/types/span.h"
+#include "collector/status_macros.h"
+#include "resdb_trace/catalog.h"
+
+namespace resdb_trace::collector {
+namespace {
+
+// How often the reader looks for exited processes and refreshes counters.
+constexpr int64_t kHousekeepingNs = 250'000'000;
+
+bool ProcessAlive(int pid) {
+  return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+std::string ExePath(int pid) {
+  std::error_code ec;
+  auto target = std::filesystem::read_symlink(
+      absl::StrCat("/proc/", pid, "/exe"), ec);
+  return ec ? std::string() : target.string();
+}
+
+int64_t NowWallNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+uint64_t NowMonoNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+v1::AttachStatus ToProto(HookAttachState state) {
+  switch (state) {
+    case HookAttachState::kAttached:
+      return v1::ATTACH_STATUS_ATTACHED;
+    case HookAttachState::kMissingSymbol:
+      return v1::ATTACH_STATUS_MISSING_SYMBOL;
+    case HookAttachState::kAttachError:
+      return v1::ATTACH_STATUS_ERROR;
+  }
+  return v1::ATTACH_STATUS_UNSPECIFIED;
+}
+
+}  // namespace
+
+Collector::Collector(const CollectorOptions& options)
+    : options_(options), hub_(options.hub) {}
+
+absl::StatusOr<std::unique_ptr<Collector>> Collector::Create(
+    const CollectorOptions& options) {
+  if (options.binaries.empty() && options.pids.empty()) {
+    return absl::InvalidArgumentError(
+        "nothing to trace: give at least one --binary PATH or --pid N");
+  }
+  // Check targets before loading BPF, so a typo fails fast and clearly.
+  for (const std::string& path : options.binaries) {
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) {
+      return absl::NotFoundError(absl::StrFormat(
+          "--binary %s: %s", path, std::strerror(errno)));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--binary %s: not a regular file", path));
+    }
+  }
+  for (int pid : options.pids) {
+    if (pid <= 0 || !ProcessAlive(pid)) {
+      return absl::NotFoundError(
+          absl::StrFormat("--pid %d: no such process", pid));
+    }
+  }
+
+  std::unique_ptr<Collector> c(new Collector(options));
+  c->start_wall_ns_ = NowWallNs();
+  BpfTracer::Options topt;
+  topt.ringbuf_bytes = options.ringbuf_bytes;
+  ASSIGN_OR_RETURN(c->tracer_, BpfTracer::Create(topt));
+
+  DecoderOptions dopt;
+  dopt.node_name = options.node_name;
+  dopt.binary_for_pid = [](uint32_t pid) { return ExePath(pid); };
+  c->decoder_ = std::make_unique<Decoder>(&c->clock_, std::move(dopt));
+
+  auto check = [](const AttachReport& r, const std::string& what)
+      -> absl::Status {
+    if (r.attached_count() > 0) return absl::OkStatus();
+    if (r.missing_count() == static_cast<int>(r.hooks.size())) {
+      return absl::NotFoundError(absl::StrFormat(
+          "%s has none of the resdb_trace hooks (no resdb_trace_* symbol in "
+          ".dynsym or .symtab); build it with the //:resdb_trace dependency",
+          what));
+    }
+    return absl::InternalError(absl::StrFormat(
+        "%s: no hook could be attached:\n%s", what, r.Summary()));
+  };
+  for (const std::string& path : options.binaries) {
+    ASSIGN_OR_RETURN(AttachReport r,
+                     c->tracer_->AttachBinary(path, -1, options.hook_ids));
+    RETURN_IF_ERROR(check(r, absl::StrCat("--binary ", path)));
+    c->reports_.push_back(std::move(r));
+  }
+  for (int pid : options.pids) {
+    const std::string exe = absl::StrCat("/proc/", pid, "/exe");
+    absl::StatusOr<AttachReport> r =
+        c->tracer_->AttachBinary(exe, pid, options.hook_ids);
+    if (!r.ok()) {
+      if (!ProcessAlive(pid)) {
+        return absl::NotFoundError(
+            absl::StrFormat("--pid %d: process exited while attaching", pid));
+      }
+      return r.status();
+    }
+    RETURN_IF_ERROR(check(*r, absl::StrCat("--pid ", pid, " (", ExePath(pid),
+                                           ")")));
+    r->binary_path = ExePath(pid);
+    c->reports_.push_back(std::move(*r));
+    c->live_pids_.push_back(pid);
+  }
+  return c;
+}
+
+Collector::~Collector() { Stop(); }
+
+void Collector::Start() {
+  reader_ = std::thread([this] { ReaderLoop(); });
+}
+
+void Collector::Stop() {
+  std::call_once(stopped_, [this] {
+    stop_.store(true);
+    if (reader_.joinable()) reader_.join();
+    hub_.Shutdown();
+  });
+}
+
+EventPtr Collector::MakeLifecycleEvent(v1::Event event) {
+  return std::make_shared<const v1::Event>(std::move(event));
+}
+
+void Collector::ReaderLoop() {
+  std::vector<v1::Event> decoded;
+  std::vector<EventPtr> batch;
+  batch.reserve(4096);
+  int poll_ms = 1;
+  uint64_t next_housekeeping = NowMonoNs();
+  auto on_record = [&](const resdb_trace_record& record) {
+    records_read_.fetch_add(1, std::memory_order_relaxed);
+    decoded.clear();
+    absl::Status s = decoder_->Decode(
+        absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(&record),
+                                  sizeof(record)),
+        &decoded);
+    if (!s.ok()) {
+      malformed_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    for (v1::Event& e : decoded) {
+      if (e.event_case() == v1::Event::kProcessStarted) {
+        known_pids_.insert(e.process().pid());
+      }
+      batch.push_back(std::make_shared<const v1::Event>(std::move(e)));
+    }
+    if (batch.size() >= 4096) {
+      published_.fetch_add(batch.size(), std::memory_order_relaxed);
+      hub_.PublishBatch(batch);
+      batch.clear();
+    }
+  };
+  // Drain once more after stop_ so nothing the kernel wrote is left behind.
+  bool last_round = false;
+  while (true) {
+    if (stop_.load()) {
+      tracer_->DetachAll();
+      last_round = true;
+    }
+    absl::StatusOr<int> n = tracer_->Poll(last_round ? 0 : poll_ms, on_record);
+    // Adaptive sleep: 1 ms while busy, up to max_poll_ms when idle.
+    if (n.ok() && *n > 0) {
+      poll_ms = 1;
+    } else {
+      poll_ms = std::min(poll_ms * 2, std::max(1, options_.max_poll_ms));
+    }
+    const uint64_t now = NowMonoNs();
+    if (now >= next_housekeeping || last_round) {
+      Housekeeping(&batch);
+      next_housekeeping = now + kHousekeepingNs;
+    }
+    if (!batch.empty()) {
+      published_.fetch_add(batch.size(), std::memory_order_relaxed);
+      hub_.PublishBatch(batch);
+      batch.clear();
+    }
+    if (last_round) break;
+  }
+}
+
+void Collector::Housekeeping(std::vector<EventPtr>* batch) {
+  Counters counters = tracer_->ReadCounters();
+  ringbuf_drops_.store(counters.ringbuf_full, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(counters_mu_);
+    last_counters_ = counters;
+  }
+  clock_.Refresh();
+  // Processes that exited since the last look get a ProcessExited event, so
+  // a gap in a replica's stream is visible as such.
+  for (auto it = known_pids_.begin(); it != known_pids_.end();) {
+    const uint32_t pid = *it;
+    if (ProcessAlive(static_cast<int>(pid))) {
+      ++it;
+      continue;
+    }
+    batch->push_back(MakeLifecycleEvent(decoder_->ForgetProcess(pid)));
+    known_pids_.erase(it++);
+  }
+}
+
+v1::Stats Collector::Stats() const {
+  v1::Stats stats;
+  *stats.mutable_time() = MonotonicToWallClock::NsToTimestamp(NowWallNs());
+  *stats.mutable_start_time() =
+      MonotonicToWallClock::NsToTimestamp(start_wall_ns_);
+  Counters counters;
+  {
+    std::lock_guard<std::mutex> lock(counters_mu_);
+    counters = last_counters_;
+  }
+  const DecoderStats ds = decoder_->stats();
+  stats.set_records_read(records_read_.load());
+  stats.set_events_decoded(ds.decoded);
+  stats.set_records_malformed(ds.malformed + counters.malformed);
+  stats.set_ringbuf_drops_total(counters.ringbuf_full);
+  for (uint64_t d : counters.ringbuf_full_per_cpu) {
+    stats.add_ringbuf_drops_per_cpu(d);
+  }
+  stats.set_records_filtered(counters.filtered);
+  for (const AttachReport& r : reports_) {
+    for (const HookAttachResult& h : r.hooks) {
+      v1::HookAttachment* a = stats.add_attachments();
+      a->set_binary(r.binary_path);
+      a->set_pid(r.pid < 0 ? 0 : static_cast<uint32_t>(r.pid));
+      a->set_hook_id(h.hook_id);
+      a->set_hook_name(h.symbol);
+      a->set_status(ToProto(h.state));
+      a->set_message(h.error);
+      a->set_offset(h.func_offset);
+      a->set_semaphore(h.ref_ctr_offset != 0);
+    }
+  }
+  return stats;
+}
+
+}  // namespace resdb_trace::collector

@@ -1,0 +1,103 @@
+#include "collector/listen_address.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+
+namespace resdb_trace::collector {
+namespace {
+
+constexpr char kForms[] =
+    "expected unix:///ABSOLUTE/PATH, 127.0.0.1:PORT, [::1]:PORT or "
+    "localhost:PORT";
+
+}  // namespace
+
+absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& spec,
+                                                 bool insecure) {
+  ListenAddress a;
+  if (absl::StartsWith(spec, "unix:")) {
+    std::string path = spec.substr(5);
+    if (absl::StartsWith(path, "//")) path = path.substr(2);
+    if (path.empty() || path[0] != '/') {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--listen %s: a Unix socket needs an absolute path; %s", spec,
+          kForms));
+    }
+    if (path.size() >= 108) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--listen %s: socket path longer than 107 bytes", spec));
+    }
+    a.unix_path = path;
+    a.grpc_target = "unix://" + path;
+    return a;
+  }
+  size_t colon = spec.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--listen %s: %s", spec, kForms));
+  }
+  std::string host = spec.substr(0, colon);
+  uint32_t port = 0;
+  if (!absl::SimpleAtoi(spec.substr(colon + 1), &port) || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--listen %s: bad port; %s", spec, kForms));
+  }
+  a.loopback = host == "localhost" || host == "[::1]" ||
+               absl::StartsWith(host, "127.");
+  if (!a.loopback && !insecure) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "--listen %s: %s is not a loopback address; the event stream is "
+        "unauthenticated, so pass --insecure-listen to expose it anyway",
+        spec, host));
+  }
+  a.grpc_target = spec;
+  return a;
+}
+
+absl::Status PrepareListenAddress(const ListenAddress& a) {
+  if (a.unix_path.empty()) return absl::OkStatus();
+  std::filesystem::path dir = std::filesystem::path(a.unix_path).parent_path();
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      return absl::PermissionDeniedError(absl::StrFormat(
+          "--listen unix://%s: cannot create %s: %s", a.unix_path,
+          dir.string(), ec.message()));
+    }
+    chmod(dir.c_str(), 0750);
+  }
+  struct stat st;
+  if (lstat(a.unix_path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return absl::AlreadyExistsError(absl::StrFormat(
+          "--listen unix://%s: exists and is not a socket", a.unix_path));
+    }
+    unlink(a.unix_path.c_str());  // stale socket of a previous run
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FinishListenAddress(const ListenAddress& a) {
+  if (a.unix_path.empty()) return absl::OkStatus();
+  if (chmod(a.unix_path.c_str(), 0660) != 0) {
+    return absl::InternalError(absl::StrFormat("chmod 0660 %s: %s",
+                                               a.unix_path,
+                                               std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+void CleanupListenAddress(const ListenAddress& a) {
+  if (!a.unix_path.empty()) unlink(a.unix_path.c_str());
+}
+
+}  // namespace resdb_trace::collector

@@ -1,0 +1,31 @@
+// --listen parsing and the socket's life: loopback or Unix socket by default;
+// a non-loopback TCP address only with an explicit --insecure-listen.
+#ifndef RESDB_TRACE_COLLECTOR_LISTEN_ADDRESS_H_
+#define RESDB_TRACE_COLLECTOR_LISTEN_ADDRESS_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace resdb_trace::collector {
+
+struct ListenAddress {
+  std::string grpc_target;  // what grpc::ServerBuilder gets
+  std::string unix_path;    // non-empty for a Unix socket
+  bool loopback = false;    // TCP on 127.0.0.0/8, ::1 or localhost
+};
+
+// INVALID_ARGUMENT with the accepted forms when `spec` is malformed;
+// PERMISSION_DENIED for a non-loopback TCP address without `insecure`.
+absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& spec,
+                                                 bool insecure);
+// Creates the socket's directory (0750) and removes a stale socket file.
+absl::Status PrepareListenAddress(const ListenAddress& address);
+// Restricts the socket to its owner and group (0660).
+absl::Status FinishListenAddress(const ListenAddress& address);
+void CleanupListenAddress(const ListenAddress& address);
+
+}  // namespace resdb_trace::collector
+
+#endif  // RESDB_TRACE_COLLECTOR_LISTEN_ADDRESS_H_

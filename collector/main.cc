@@ -1,0 +1,279 @@
+// resdb-trace-collector: the sidecar daemon. Loads the BPF program, attaches
+// to ResilientDB (or demo) replicas, and streams typed events over gRPC.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "collector/collector.h"
+#include "collector/jsonl_writer.h"
+#include "collector/listen_address.h"
+#include "collector/trace_service.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "resdb_trace/catalog.h"
+
+namespace rc = resdb_trace::collector;
+
+namespace {
+
+constexpr char kUsage[] = R"(resdb-trace-collector: eBPF tracing of PBFT consensus hooks.
+
+Usage: resdb-trace-collector [--binary PATH]... [--pid N]... [options]
+
+Targets (at least one):
+  --binary PATH        trace every process running PATH, now and later
+                       (restarted processes included); repeatable
+  --pid N              trace process N (its main executable); repeatable
+  --hooks LIST         only these hooks: catalogue names or ids, comma-
+                       separated (e.g. prepare_received,committed); default all
+
+Output:
+  --listen ADDR        gRPC address: unix:///PATH (default
+                       unix:///run/resdb-trace/collector.sock) or HOST:PORT;
+                       a non-loopback HOST needs --insecure-listen
+  --insecure-listen    allow a non-loopback TCP listen without TLS
+  --jsonl FILE|-       also write every event as one JSON line
+  --ready-file PATH    write "ready" to PATH once serving (for scripts)
+
+Tuning:
+  --ringbuf-mb N       ring buffer size in MiB, a power of two (default 16)
+  --queue-capacity N   default per-subscriber queue, events (default 65536)
+  --max-subscribers N  concurrent subscriptions (default 64)
+  --max-poll-ms N      longest reader sleep when idle (default 4)
+  --node NAME          host label put into every event (default hostname)
+
+Needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_RESOURCE on old kernels).
+Stops cleanly on SIGINT/SIGTERM: detaches, drains, ends every stream.
+)";
+
+std::atomic<int> g_signal{0};
+void OnSignal(int sig) { g_signal.store(sig); }
+
+[[noreturn]] void Die(const std::string& msg) {
+  std::fprintf(stderr, "resdb-trace-collector: %s\n", msg.c_str());
+  std::exit(2);
+}
+
+struct Flags {
+  rc::CollectorOptions collector;
+  std::string listen = "unix:///run/resdb-trace/collector.sock";
+  bool insecure_listen = false;
+  std::string jsonl;
+  std::string ready_file;
+  uint32_t queue_capacity = 65536;
+};
+
+uint64_t ParseUint(const std::string& flag, const std::string& value,
+                   uint64_t min, uint64_t max) {
+  uint64_t v = 0;
+  if (!absl::SimpleAtoi(value, &v) || v < min || v > max) {
+    Die(absl::StrFormat("%s %s: expected an integer in [%u, %u]", flag, value,
+                        min, max));
+  }
+  return v;
+}
+
+uint32_t HookIdByName(const std::string& token) {
+  uint32_t id = 0;
+  if (absl::SimpleAtoi(token, &id)) {
+#define X(hid, name, Name, abi, type, where, seq_arg, aux_arg) \
+  if (id == hid) return id;
+    RESDB_TRACE_HOOKS(X)
+#undef X
+  } else {
+    std::string n = token;
+    if (n.rfind("resdb_trace_", 0) == 0) n = n.substr(12);
+#define X(hid, name, Name, abi, type, where, seq_arg, aux_arg) \
+  if (n == #name) return hid;
+    RESDB_TRACE_HOOKS(X)
+#undef X
+  }
+  Die(absl::StrFormat(
+      "--hooks: '%s' is not a catalogue hook (see docs/hooks.md)", token));
+}
+
+Flags ParseFlags(int argc, char** argv) {
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    bool has_value = false;
+    if (arg == "-h" || arg == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    if (arg.rfind("--", 0) != 0) Die("unexpected argument '" + arg + "'; see --help");
+    if (size_t eq = arg.find('='); eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    auto need = [&]() -> std::string {
+      if (has_value) return value;
+      if (i + 1 >= argc) Die(arg + " needs a value; see --help");
+      return argv[++i];
+    };
+    if (arg == "--binary") {
+      std::string p = need();
+      std::error_code ec;
+      auto abs = std::filesystem::absolute(p, ec);
+      f.collector.binaries.push_back(ec ? p : abs.string());
+    } else if (arg == "--pid") {
+      f.collector.pids.push_back(
+          static_cast<int>(ParseUint(arg, need(), 1, 1u << 22)));
+    } else if (arg == "--hooks") {
+      for (absl::string_view t :
+           absl::StrSplit(need(), ',', absl::SkipWhitespace())) {
+        f.collector.hook_ids.push_back(HookIdByName(std::string(t)));
+      }
+    } else if (arg == "--listen") {
+      f.listen = need();
+    } else if (arg == "--insecure-listen") {
+      f.insecure_listen = true;
+    } else if (arg == "--jsonl") {
+      f.jsonl = need();
+    } else if (arg == "--ready-file") {
+      f.ready_file = need();
+    } else if (arg == "--ringbuf-mb") {
+      uint64_t mb = ParseUint(arg, need(), 1, 1024);
+      if ((mb & (mb - 1)) != 0) Die("--ringbuf-mb must be a power of two");
+      f.collector.ringbuf_bytes = mb << 20;
+    } else if (arg == "--ringbuf-kb") {  // for tests of the overload path
+      uint64_t kb = ParseUint(arg, need(), 4, 1u << 20);
+      if ((kb & (kb - 1)) != 0) Die("--ringbuf-kb must be a power of two");
+      f.collector.ringbuf_bytes = kb << 10;
+    } else if (arg == "--queue-capacity") {
+      f.queue_capacity =
+          static_cast<uint32_t>(ParseUint(arg, need(), 1, 1u << 20));
+    } else if (arg == "--max-subscribers") {
+      f.collector.hub.max_subscribers = ParseUint(arg, need(), 1, 4096);
+    } else if (arg == "--max-poll-ms") {
+      f.collector.max_poll_ms = static_cast<int>(ParseUint(arg, need(), 1, 100));
+    } else if (arg == "--node") {
+      f.collector.node_name = need();
+    } else {
+      Die("unknown flag " + arg + "; see --help");
+    }
+  }
+  if (f.collector.binaries.empty() && f.collector.pids.empty()) {
+    Die("nothing to trace: give at least one --binary PATH or --pid N; see --help");
+  }
+  if (f.collector.node_name.empty()) {
+    char host[256] = {0};
+    if (gethostname(host, sizeof(host) - 1) == 0) f.collector.node_name = host;
+  }
+  return f;
+}
+
+void ReportAttach(const rc::AttachReport& r) {
+  std::fprintf(stderr,
+               "resdb-trace-collector: %s (%s): %d hooks attached, %d "
+               "missing, %d failed%s\n",
+               r.binary_path.c_str(),
+               r.pid < 0 ? "every process" : ("pid " + std::to_string(r.pid)).c_str(),
+               r.attached_count(), r.missing_count(), r.error_count(),
+               r.has_semaphores ? "" : " (no semaphore table: gating off)");
+  if (r.missing_count() + r.error_count() > 0) {
+    std::fprintf(stderr, "%s\n", r.Summary().c_str());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags = ParseFlags(argc, argv);
+
+  absl::StatusOr<rc::ListenAddress> listen =
+      rc::ParseListenAddress(flags.listen, flags.insecure_listen);
+  if (!listen.ok()) Die(std::string(listen.status().message()));
+  if (absl::Status s = rc::PrepareListenAddress(*listen); !s.ok()) {
+    Die(std::string(s.message()));
+  }
+
+  absl::StatusOr<std::unique_ptr<rc::Collector>> collector =
+      rc::Collector::Create(flags.collector);
+  if (!collector.ok()) Die(std::string(collector.status().message()));
+  for (const rc::AttachReport& r : (*collector)->attach_reports()) {
+    ReportAttach(r);
+  }
+
+  std::unique_ptr<rc::JsonlWriter> jsonl;
+  if (!flags.jsonl.empty()) {
+    auto w = rc::JsonlWriter::Create(flags.jsonl, &(*collector)->hub(),
+                                     1u << 20);
+    if (!w.ok()) Die(std::string(w.status().message()));
+    jsonl = std::move(*w);
+  }
+
+  rc::TraceServiceOptions sopt;
+  sopt.default_queue_capacity = flags.queue_capacity;
+  rc::TraceService service(collector->get(), sopt);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(listen->grpc_target,
+                           grpc::InsecureServerCredentials());
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr) {
+    Die(absl::StrFormat(
+        "--listen %s: cannot listen there (address in use, bad address, or "
+        "no permission on the socket directory)",
+        flags.listen));
+  }
+  if (absl::Status s = rc::FinishListenAddress(*listen); !s.ok()) {
+    Die(std::string(s.message()));
+  }
+
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  (*collector)->Start();
+  std::fprintf(stderr, "resdb-trace-collector: serving on %s\n",
+               flags.listen.c_str());
+  if (!flags.ready_file.empty()) {
+    std::ofstream(flags.ready_file) << "ready\n";
+  }
+
+  while (g_signal.load() == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::fprintf(stderr, "resdb-trace-collector: %s, shutting down\n",
+               strsignal(g_signal.load()));
+  // Detach and drain first, so streams end with every event the kernel
+  // produced; then give clients a moment to read their last batch.
+  (*collector)->Stop();
+  if (jsonl) jsonl->Join();
+  service.Shutdown();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  {
+    resdb_trace::v1::Stats stats = (*collector)->Stats();
+    std::fprintf(stderr,
+                 "resdb-trace-collector: read %llu records, %llu ring-buffer "
+                 "drops, %llu malformed\n",
+                 static_cast<unsigned long long>(stats.records_read()),
+                 static_cast<unsigned long long>(stats.ringbuf_drops_total()),
+                 static_cast<unsigned long long>(stats.records_malformed()));
+  }
+  rc::CleanupListenAddress(*listen);
+  return 0;
+}

@@ -1,0 +1,179 @@
+#include "collector/trace_service.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+
+namespace resdb_trace::collector {
+namespace {
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+      code = grpc::StatusCode::INVALID_ARGUMENT;
+      break;
+    case absl::StatusCode::kResourceExhausted:
+      code = grpc::StatusCode::RESOURCE_EXHAUSTED;
+      break;
+    case absl::StatusCode::kUnavailable:
+      code = grpc::StatusCode::UNAVAILABLE;
+      break;
+    case absl::StatusCode::kNotFound:
+      code = grpc::StatusCode::NOT_FOUND;
+      break;
+    default:
+      code = grpc::StatusCode::INTERNAL;
+  }
+  return grpc::Status(code, std::string(s.message()));
+}
+
+int64_t NowWallNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+TraceService::TraceService(Collector* collector, TraceServiceOptions options)
+    : collector_(collector), options_(options) {}
+
+grpc::Status TraceService::Subscribe(
+    grpc::ServerContext* context, const v1::SubscribeRequest* request,
+    grpc::ServerWriter<v1::EventBatch>* writer) {
+  const v1::Batching& b = request->batching();
+  if (b.max_events() > options_.max_events_limit) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrFormat("batching.max_events %u exceeds the limit %u",
+                        b.max_events(), options_.max_events_limit));
+  }
+  if (b.max_delay_ms() > options_.max_delay_limit_ms) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrFormat("batching.max_delay_ms %u exceeds the limit %u",
+                        b.max_delay_ms(), options_.max_delay_limit_ms));
+  }
+  if (request->queue_capacity() > options_.max_queue_capacity) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrFormat("queue_capacity %u exceeds the limit %u",
+                        request->queue_capacity(),
+                        options_.max_queue_capacity));
+  }
+  absl::StatusOr<EventFilter> filter =
+      EventFilter::Create(*request, options_.filter_limits);
+  if (!filter.ok()) {
+    rejected_.fetch_add(1);
+    return ToGrpc(filter.status());
+  }
+  const size_t max_events =
+      b.max_events() ? b.max_events() : options_.default_max_events;
+  const absl::Duration max_delay = absl::Milliseconds(
+      b.max_delay_ms() ? b.max_delay_ms() : options_.default_max_delay_ms);
+
+  SubscriberOptions<v1::Event> sopt;
+  sopt.capacity = request->queue_capacity() ? request->queue_capacity()
+                                            : options_.default_queue_capacity;
+  sopt.name = context->peer();
+  sopt.filter = [f = std::move(*filter)](const v1::Event& e) {
+    return f.Matches(e);
+  };
+  absl::StatusOr<EventHubT::Subscription> sub =
+      collector_->hub().Subscribe(std::move(sopt));
+  if (!sub.ok()) {
+    rejected_.fetch_add(1);
+    return ToGrpc(sub.status());
+  }
+
+  Live live;
+  live.peer = context->peer();
+  live.client_name = request->client_name();
+  live.subscribed_at_ns = NowWallNs();
+  live.subscription = &*sub;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    live_[sub->id()] = &live;
+  }
+  // Ring-buffer drops are global: each subscriber is told of the ones that
+  // happened while it was subscribed.
+  uint64_t ringbuf_seen = collector_->ringbuf_drops();
+  uint64_t malformed_seen = collector_->malformed();
+  uint64_t batch_id = 0;
+
+  std::vector<EventPtr> events;
+  v1::EventBatch batch;
+  grpc::Status result = grpc::Status::OK;
+  while (true) {
+    if (context->IsCancelled()) {
+      result = grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
+      break;
+    }
+    PopResult r = sub->PopBatch(max_events, max_delay, &events,
+                                absl::Milliseconds(100));
+    batch.Clear();
+    batch.set_subscriber_id(sub->id());
+    const uint64_t ringbuf_now = collector_->ringbuf_drops();
+    const uint64_t malformed_now = collector_->malformed();
+    if (r.dropped > 0 || ringbuf_now > ringbuf_seen ||
+        malformed_now > malformed_seen) {
+      v1::Event* notice = batch.add_events();
+      notice->set_type(v1::EVENT_TYPE_LOSS_NOTICE);
+      v1::LossNotice* loss = notice->mutable_loss_notice();
+      loss->set_subscriber_dropped(r.dropped);
+      loss->set_ringbuf_dropped(ringbuf_now - ringbuf_seen);
+      loss->set_malformed(malformed_now - malformed_seen);
+      malformed_seen = malformed_now;
+      *notice->mutable_time() =
+          MonotonicToWallClock::NsToTimestamp(NowWallNs());
+      ringbuf_seen = ringbuf_now;
+    }
+    for (const EventPtr& e : events) *batch.add_events() = *e;
+    if (batch.events_size() > 0) {
+      batch.set_batch_id(++batch_id);
+      if (!writer->Write(batch)) {
+        result = grpc::Status(grpc::StatusCode::CANCELLED,
+                              "stream closed by the client");
+        break;
+      }
+      live.delivered.fetch_add(events.size(), std::memory_order_relaxed);
+    }
+    if (r.closed) {
+      result = grpc::Status::OK;  // collector shut down: stream complete
+      break;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    live_.erase(sub->id());
+  }
+  return result;
+}
+
+grpc::Status TraceService::GetStats(grpc::ServerContext*,
+                                    const v1::GetStatsRequest*,
+                                    v1::Stats* response) {
+  *response = collector_->Stats();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [id, live] : live_) {
+    QueueStats q = live->subscription->Stats();
+    v1::SubscriberStats* s = response->add_subscribers();
+    s->set_id(id);
+    s->set_peer(live->peer);
+    s->set_client_name(live->client_name);
+    s->set_delivered(live->delivered.load(std::memory_order_relaxed));
+    s->set_dropped(q.dropped);
+    s->set_queue_depth(static_cast<uint32_t>(q.depth));
+    s->set_queue_capacity(static_cast<uint32_t>(q.capacity));
+    *s->mutable_subscribed_at() =
+        MonotonicToWallClock::NsToTimestamp(live->subscribed_at_ns);
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace resdb_trace::collector

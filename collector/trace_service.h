@@ -1,0 +1,64 @@
+// resdb_trace.v1.TraceService over the collector's hub: Subscribe streams
+// filtered, batched events with in-stream loss notices; GetStats reports the
+// collector's and every subscriber's counters.
+#ifndef RESDB_TRACE_COLLECTOR_TRACE_SERVICE_H_
+#define RESDB_TRACE_COLLECTOR_TRACE_SERVICE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "collector/collector.h"
+#include "collector/event_filter.h"
+#include "grpcpp/grpcpp.h"
+#include "resdb_trace/v1/service.grpc.pb.h"
+
+namespace resdb_trace::collector {
+
+struct TraceServiceOptions {
+  uint32_t default_queue_capacity = 65536;
+  uint32_t max_queue_capacity = 1u << 20;
+  uint32_t default_max_events = 256;
+  uint32_t max_events_limit = 16384;
+  uint32_t default_max_delay_ms = 2;
+  uint32_t max_delay_limit_ms = 60'000;
+  FilterLimits filter_limits;
+};
+
+class TraceService final : public v1::TraceService::Service {
+ public:
+  TraceService(Collector* collector, TraceServiceOptions options = {});
+
+  grpc::Status Subscribe(grpc::ServerContext* context,
+                         const v1::SubscribeRequest* request,
+                         grpc::ServerWriter<v1::EventBatch>* writer) override;
+  grpc::Status GetStats(grpc::ServerContext* context,
+                        const v1::GetStatsRequest* request,
+                        v1::Stats* response) override;
+
+  // Ends every stream (used on shutdown, after the collector stopped).
+  void Shutdown() { shutting_down_.store(true); }
+
+ private:
+  struct Live {
+    std::string peer;
+    std::string client_name;
+    int64_t subscribed_at_ns = 0;
+    const EventHubT::Subscription* subscription = nullptr;
+    std::atomic<uint64_t> delivered{0};
+  };
+
+  Collector* collector_;
+  TraceServiceOptions options_;
+  std::atomic<bool> shutting_down_{false};
+  std::mutex mu_;
+  std::map<uint64_t, Live*> live_;  // guarded by mu_
+  std::atomic<uint64_t> rejected_{0};
+};
+
+}  // namespace resdb_trace::collector
+
+#endif  // RESDB_TRACE_COLLECTOR_TRACE_SERVICE_H_

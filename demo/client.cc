@@ -1,0 +1,278 @@
+// Load generator / proxy for the resdb_trace demo PBFT cluster.
+//
+// Plays ResilientDB's proxy (response_manager.cpp): sends each transaction as
+// a NEW_TXNS to the replica it believes is primary (learning the view from
+// replies), waits for f+1 matching RESPONSEs, and on a timeout broadcasts
+// the request to every replica (which forward it and arm complaint timers).
+// Single-threaded: one poll() loop over the n replica connections.
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "demo/wire.h"
+#include "resdb_trace/hooks.h"
+
+ABSL_FLAG(int, replicas, 4, "number of replicas n (f = (n-1)/3)");
+ABSL_FLAG(int, base_port, 20000, "replica i listens on 127.0.0.1:base_port+i");
+ABSL_FLAG(int, id, 100, "client (proxy) id, used as proxy_id and self");
+ABSL_FLAG(double, rate, 0, "requests per second (0 = closed loop)");
+ABSL_FLAG(int, count, 200, "requests to complete");
+ABSL_FLAG(int, concurrency, 8, "max outstanding requests");
+ABSL_FLAG(int, key_space, 100, "keys k0..k<key_space-1>");
+ABSL_FLAG(int, request_timeout_ms, 1000,
+          "resend to all replicas when a request is not answered in time");
+ABSL_FLAG(int, deadline_s, 60, "give up after this many seconds");
+ABSL_FLAG(int, seed, 1, "workload random seed");
+ABSL_FLAG(bool, json, false, "also print a one-line JSON summary");
+
+namespace resdb_trace::demo {
+namespace {
+
+uint64_t Ptr(const void* p) { return reinterpret_cast<uintptr_t>(p); }
+
+struct Conn {
+  int fd = -1;
+  std::string buf;
+  int64_t next_dial_ns = 0;
+};
+
+struct Outstanding {
+  std::string txn;
+  Digest digest{};
+  int64_t start_ns = 0;
+  int64_t deadline_ns = 0;
+  int resends = 0;
+  std::map<std::string, std::set<uint32_t>> votes;  // result -> replicas
+};
+
+class Client {
+ public:
+  Client()
+      : n_(absl::GetFlag(FLAGS_replicas)),
+        f_((n_ - 1) / 3),
+        base_port_(absl::GetFlag(FLAGS_base_port)),
+        id_(absl::GetFlag(FLAGS_id)),
+        rng_(absl::GetFlag(FLAGS_seed) * 7919 + id_),
+        conns_(n_ + 1) {}
+
+  int Run() {
+    const int count = absl::GetFlag(FLAGS_count);
+    const int concurrency = std::max(1, absl::GetFlag(FLAGS_concurrency));
+    const double rate = absl::GetFlag(FLAGS_rate);
+    const int64_t timeout_ns =
+        int64_t{absl::GetFlag(FLAGS_request_timeout_ms)} * 1000000;
+    const int64_t t0 = MonoNs();
+    const int64_t deadline = t0 + int64_t{absl::GetFlag(FLAGS_deadline_s)} * 1000000000;
+
+    // Connect to everyone first (replicas may still be starting).
+    while (MonoNs() < t0 + 10'000'000'000LL) {
+      bool all = true;
+      for (int r = 1; r <= n_; ++r) all &= Dial(r, /*force=*/true);
+      if (all) break;
+      usleep(50000);
+    }
+    const int64_t start = MonoNs();
+    int64_t next_issue = start;
+    uint64_t issued = 0;
+    while (completed_ < count && MonoNs() < deadline) {
+      int64_t now = MonoNs();
+      // Issue new requests.
+      while (static_cast<int>(issued) < count &&
+             static_cast<int>(out_.size()) < concurrency &&
+             (rate <= 0 || now >= next_issue)) {
+        Issue(++issued, now, timeout_ns);
+        if (rate > 0) next_issue += static_cast<int64_t>(1e9 / rate);
+      }
+      // Timeouts: broadcast to every replica.
+      for (auto& [req_id, o] : out_) {
+        if (now < o.deadline_ns) continue;
+        ++timeouts_;
+        ++o.resends;
+        o.deadline_ns = now + timeout_ns * std::min(1 << std::min(o.resends, 3), 4);
+        Message m = MakeRequest(req_id, o);
+        const std::string frame = EncodeFrame(m);
+        for (int r = 1; r <= n_; ++r) SendFrame(r, frame);
+      }
+      Poll(10);
+    }
+    const double secs = (MonoNs() - start) / 1e9;
+    Summary(count, secs);
+    return completed_ == count ? 0 : 1;
+  }
+
+ private:
+  bool Dial(int r, bool force) {
+    Conn& c = conns_[r];
+    if (c.fd >= 0) return true;
+    const int64_t now = MonoNs();
+    if (!force && now < c.next_dial_ns) return false;
+    c.next_dial_ns = now + 500'000'000;
+    c.fd = ConnectLoopback(base_port_ + r);
+    if (c.fd < 0) return false;
+    c.buf.clear();
+    Message hello;
+    hello.type = RESDB_TRACE_TYPE_HEART_BEAT;
+    hello.sender = id_;
+    hello.proxy_id = id_;
+    if (!WriteAll(c.fd, EncodeFrame(hello))) Drop(r);
+    return c.fd >= 0;
+  }
+
+  void Drop(int r) {
+    if (conns_[r].fd >= 0) close(conns_[r].fd);
+    conns_[r].fd = -1;
+  }
+
+  void SendFrame(int r, const std::string& frame) {
+    if (!Dial(r, false)) return;
+    if (!WriteAll(conns_[r].fd, frame)) Drop(r);
+  }
+
+  Message MakeRequest(uint64_t req_id, const Outstanding& o) {
+    Message m;
+    m.type = RESDB_TRACE_TYPE_NEW_TXNS;
+    m.sender = id_;
+    m.view = view_;
+    m.proxy_id = id_;
+    m.local_id = req_id;
+    m.digest = o.digest;
+    m.payload = o.txn;
+    return m;
+  }
+
+  void Issue(uint64_t req_id, int64_t now, int64_t timeout_ns) {
+    Outstanding& o = out_[req_id];
+    const int key = static_cast<int>(rng_() % std::max(1, absl::GetFlag(FLAGS_key_space)));
+    if (rng_() % 2 == 0) {
+      o.txn = "set k" + std::to_string(key) + " v" + std::to_string(req_id);
+    } else {
+      o.txn = "get k" + std::to_string(key);
+    }
+    o.digest = ComputeDigest(o.txn);
+    o.start_ns = now;
+    o.deadline_ns = now + timeout_ns;
+    Message m = MakeRequest(req_id, o);
+    // response_manager.cpp: DoBatch, before sending NEW_TXNS to the primary.
+    ResdbTraceClientBatchSent(Ptr(&m), req_id, RESDB_TRACE_TYPE_NEW_TXNS, id_, id_,
+                              id_, view_, DigestPrefixU64(o.digest));
+    SendFrame(static_cast<int>(view_ % n_) + 1, EncodeFrame(m));
+  }
+
+  void Poll(int timeout_ms) {
+    std::vector<pollfd> pfds;
+    std::vector<int> who;
+    for (int r = 1; r <= n_; ++r) {
+      if (conns_[r].fd < 0) continue;
+      pfds.push_back({conns_[r].fd, POLLIN, 0});
+      who.push_back(r);
+    }
+    if (pfds.empty()) {
+      usleep(timeout_ms * 1000);
+      return;
+    }
+    if (poll(pfds.data(), pfds.size(), timeout_ms) <= 0) return;
+    for (size_t i = 0; i < pfds.size(); ++i) {
+      if (pfds[i].revents == 0) continue;
+      const int r = who[i];
+      Conn& c = conns_[r];
+      char tmp[65536];
+      const ssize_t got = recv(c.fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+      if (got <= 0) {
+        if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        Drop(r);
+        continue;
+      }
+      c.buf.append(tmp, static_cast<size_t>(got));
+      size_t pos = 0;
+      while (c.buf.size() - pos >= 4) {
+        const auto* h = reinterpret_cast<const unsigned char*>(c.buf.data() + pos);
+        const uint32_t len = h[0] | (h[1] << 8) | (h[2] << 16) |
+                             (static_cast<uint32_t>(h[3]) << 24);
+        if (c.buf.size() - pos - 4 < len) break;
+        Message m;
+        if (DecodeBody(std::string_view(c.buf).substr(pos + 4, len), &m)) OnMessage(m);
+        pos += 4 + len;
+      }
+      c.buf.erase(0, pos);
+    }
+  }
+
+  void OnMessage(const Message& m) {
+    if (m.type != RESDB_TRACE_TYPE_RESPONSE || m.proxy_id != static_cast<uint64_t>(id_))
+      return;
+    auto it = out_.find(m.local_id);
+    if (it == out_.end()) return;
+    std::set<uint32_t>& voters = it->second.votes[m.payload];
+    voters.insert(m.sender);
+    if (static_cast<int>(voters.size()) < f_ + 1) return;
+    // response_manager.cpp: SendResponseToClient, after f+1 matching replies.
+    ResdbTraceReplyToClient(Ptr(&m), m.seq, RESDB_TRACE_TYPE_RESPONSE, m.sender, id_,
+                            id_, m.view, voters.size());
+    view_ = std::max(view_, m.view);
+    latencies_ns_.push_back(MonoNs() - it->second.start_ns);
+    out_.erase(it);
+    ++completed_;
+  }
+
+  void Summary(int count, double secs) {
+    std::vector<int64_t> l = latencies_ns_;
+    std::sort(l.begin(), l.end());
+    auto pct = [&](double p) -> double {
+      if (l.empty()) return 0;
+      size_t i = static_cast<size_t>(p * (l.size() - 1) + 0.5);
+      return l[std::min(i, l.size() - 1)] / 1e6;
+    };
+    const double tput = secs > 0 ? completed_ / secs : 0;
+    std::printf(
+        "client %d: completed %d/%d in %.3f s, throughput %.1f req/s, latency ms "
+        "p50 %.3f p99 %.3f max %.3f, timeouts %" PRIu64 ", view %" PRIu64 "\n",
+        id_, completed_, count, secs, tput, pct(0.5), pct(0.99), pct(1.0), timeouts_,
+        view_);
+    if (absl::GetFlag(FLAGS_json)) {
+      std::printf(
+          "{\"client\":%d,\"completed\":%d,\"requested\":%d,\"seconds\":%.3f,"
+          "\"throughput\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
+          "\"timeouts\":%" PRIu64 ",\"view\":%" PRIu64 "}\n",
+          id_, completed_, count, secs, tput, pct(0.5), pct(0.99), pct(1.0),
+          timeouts_, view_);
+    }
+    std::fflush(stdout);
+  }
+
+  const int n_, f_, base_port_, id_;
+  std::mt19937_64 rng_;
+  std::vector<Conn> conns_;
+  std::map<uint64_t, Outstanding> out_;
+  uint64_t view_ = 0;
+  int completed_ = 0;
+  uint64_t timeouts_ = 0;
+  std::vector<int64_t> latencies_ns_;
+};
+
+}  // namespace
+}  // namespace resdb_trace::demo
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  signal(SIGPIPE, SIG_IGN);
+  if (absl::GetFlag(FLAGS_replicas) < 4) {
+    std::fprintf(stderr, "need --replicas >= 4\n");
+    return 2;
+  }
+  resdb_trace::demo::Client c;
+  return c.Run();
+}
