@@ -179,6 +179,26 @@ TEST_F(BpfTracerTest, EveryRecordArrivesOnceWithExactArguments) {
   EXPECT_FALSE(c.ringbuf_full_per_cpu.empty());
 }
 
+// --pid attaches through /proc/<pid>/exe: the kernel follows the magic link
+// to the executable's inode.
+TEST_F(BpfTracerTest, AttachesThroughProcExe) {
+  std::unique_ptr<BpfTracer> tracer = MakeTracer({});
+  ASSERT_NE(tracer, nullptr);
+  std::unique_ptr<TargetProcess> target = StartTarget(path_);
+  ASSERT_NE(target, nullptr);
+  const std::string exe = "/proc/" + std::to_string(target->pid()) + "/exe";
+  const uint32_t id = RESDB_TRACE_ID_execute_end;
+  absl::StatusOr<AttachReport> report =
+      tracer->AttachBinary(exe, target->pid(), {id});
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->attached_count(), 1) << report->Summary();
+  EXPECT_EQ(*target->Semaphore(id), 1);
+  ASSERT_TRUE(target->Fire(id, 25, 0).ok());
+  EXPECT_EQ(Drain(*tracer, 25).size(), 25u);
+  EXPECT_EQ(tracer->DetachBinary(exe, target->pid()), 1);
+  EXPECT_EQ(*target->Semaphore(id), 0);
+}
+
 TEST_F(BpfTracerTest, SemaphoreIsRaisedOnlyWhileAttached) {
   std::unique_ptr<BpfTracer> tracer = MakeTracer({});
   ASSERT_NE(tracer, nullptr);
