@@ -20,11 +20,11 @@
 #define RESDB_TRACE_RECORD_ARGS 6
 
 struct resdb_trace_record {
-  __u64 ktime_ns;   /* bpf_ktime_get_ns() at the hit (CLOCK_MONOTONIC). */
-  __u32 pid;        /* process id (tgid) of the caller. */
-  __u32 tid;        /* thread id of the caller. */
-  __u32 cpu;        /* CPU the hit ran on. */
-  __u32 hook_id;    /* catalogue id, from the uprobe's attach cookie. */
+  __u64 ktime_ns; /* bpf_ktime_get_ns() at the hit (CLOCK_MONOTONIC). */
+  __u32 pid;      /* process id (tgid) of the caller. */
+  __u32 tid;      /* thread id of the caller. */
+  __u32 cpu;      /* CPU the hit ran on. */
+  __u32 hook_id;  /* catalogue id, from the uprobe's attach cookie. */
   __u64 args[RESDB_TRACE_RECORD_ARGS]; /* rdi, rsi, rdx, rcx, r8, r9. */
 };
 

@@ -23,14 +23,12 @@ namespace {
 // How often the reader looks for exited processes and refreshes counters.
 constexpr int64_t kHousekeepingNs = 250'000'000;
 
-bool ProcessAlive(int pid) {
-  return kill(pid, 0) == 0 || errno == EPERM;
-}
+bool ProcessAlive(int pid) { return kill(pid, 0) == 0 || errno == EPERM; }
 
 std::string ExePath(int pid) {
   std::error_code ec;
-  auto target = std::filesystem::read_symlink(
-      absl::StrCat("/proc/", pid, "/exe"), ec);
+  auto target =
+      std::filesystem::read_symlink(absl::StrCat("/proc/", pid, "/exe"), ec);
   return ec ? std::string() : target.string();
 }
 
@@ -73,8 +71,8 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Create(
   for (const std::string& path : options.binaries) {
     struct stat st;
     if (stat(path.c_str(), &st) != 0) {
-      return absl::NotFoundError(absl::StrFormat(
-          "--binary %s: %s", path, std::strerror(errno)));
+      return absl::NotFoundError(
+          absl::StrFormat("--binary %s: %s", path, std::strerror(errno)));
     }
     if (!S_ISREG(st.st_mode)) {
       return absl::InvalidArgumentError(
@@ -99,8 +97,8 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Create(
   dopt.binary_for_pid = [](uint32_t pid) { return ExePath(pid); };
   c->decoder_ = std::make_unique<Decoder>(&c->clock_, std::move(dopt));
 
-  auto check = [](const AttachReport& r, const std::string& what)
-      -> absl::Status {
+  auto check = [](const AttachReport& r,
+                  const std::string& what) -> absl::Status {
     if (r.attached_count() > 0) return absl::OkStatus();
     if (r.missing_count() == static_cast<int>(r.hooks.size())) {
       return absl::NotFoundError(absl::StrFormat(
@@ -128,8 +126,8 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Create(
       }
       return r.status();
     }
-    RETURN_IF_ERROR(check(*r, absl::StrCat("--pid ", pid, " (", ExePath(pid),
-                                           ")")));
+    RETURN_IF_ERROR(
+        check(*r, absl::StrCat("--pid ", pid, " (", ExePath(pid), ")")));
     r->binary_path = ExePath(pid);
     c->reports_.push_back(std::move(*r));
     c->live_pids_.push_back(pid);

@@ -82,23 +82,21 @@ absl::StatusOr<EventFilter> EventFilter::Create(
     if (f.has_seq_min()) c.seq_min = f.seq_min();
     if (f.has_seq_max()) c.seq_max = f.seq_max();
     if (c.seq_min && c.seq_max && *c.seq_min > *c.seq_max) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s: seq_min %u > seq_max %u", where, *c.seq_min,
-                          *c.seq_max));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: seq_min %u > seq_max %u", where, *c.seq_min, *c.seq_max));
     }
     out.push_back(std::move(c));
     return absl::OkStatus();
   };
   for (int i = 0; i < request.allow_list_size(); ++i) {
-    absl::Status s = compile(request.allow_list(i),
-                             absl::StrFormat("allow_list[%d]", i),
-                             filter.allow_);
+    absl::Status s =
+        compile(request.allow_list(i), absl::StrFormat("allow_list[%d]", i),
+                filter.allow_);
     if (!s.ok()) return s;
   }
   for (int i = 0; i < request.deny_list_size(); ++i) {
     absl::Status s = compile(request.deny_list(i),
-                             absl::StrFormat("deny_list[%d]", i),
-                             filter.deny_);
+                             absl::StrFormat("deny_list[%d]", i), filter.deny_);
     if (!s.ok()) return s;
   }
   return filter;

@@ -28,9 +28,9 @@ absl::StatusOr<std::unique_ptr<JsonlWriter>> JsonlWriter::Create(
   } else {
     w->out_ = std::fopen(path.c_str(), "w");
     if (w->out_ == nullptr) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "--jsonl %s: cannot open for writing: %s", path,
-          std::strerror(errno)));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--jsonl %s: cannot open for writing: %s", path,
+                          std::strerror(errno)));
     }
     w->owns_ = true;
   }

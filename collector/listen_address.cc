@@ -50,8 +50,8 @@ absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& spec,
     return absl::InvalidArgumentError(
         absl::StrFormat("--listen %s: bad port; %s", spec, kForms));
   }
-  a.loopback = host == "localhost" || host == "[::1]" ||
-               absl::StartsWith(host, "127.");
+  a.loopback =
+      host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
   if (!a.loopback && !insecure) {
     return absl::PermissionDeniedError(absl::StrFormat(
         "--listen %s: %s is not a loopback address; the event stream is "
@@ -69,9 +69,9 @@ absl::Status PrepareListenAddress(const ListenAddress& a) {
   if (!std::filesystem::exists(dir, ec)) {
     std::filesystem::create_directories(dir, ec);
     if (ec) {
-      return absl::PermissionDeniedError(absl::StrFormat(
-          "--listen unix://%s: cannot create %s: %s", a.unix_path,
-          dir.string(), ec.message()));
+      return absl::PermissionDeniedError(
+          absl::StrFormat("--listen unix://%s: cannot create %s: %s",
+                          a.unix_path, dir.string(), ec.message()));
     }
     chmod(dir.c_str(), 0750);
   }
@@ -89,8 +89,7 @@ absl::Status PrepareListenAddress(const ListenAddress& a) {
 absl::Status FinishListenAddress(const ListenAddress& a) {
   if (a.unix_path.empty()) return absl::OkStatus();
   if (chmod(a.unix_path.c_str(), 0660) != 0) {
-    return absl::InternalError(absl::StrFormat("chmod 0660 %s: %s",
-                                               a.unix_path,
+    return absl::InternalError(absl::StrFormat("chmod 0660 %s: %s", a.unix_path,
                                                std::strerror(errno)));
   }
   return absl::OkStatus();

@@ -32,7 +32,8 @@ namespace rc = resdb_trace::collector;
 
 namespace {
 
-constexpr char kUsage[] = R"(resdb-trace-collector: eBPF tracing of PBFT consensus hooks.
+constexpr char kUsage[] =
+    R"(resdb-trace-collector: eBPF tracing of PBFT consensus hooks.
 
 Usage: resdb-trace-collector [--binary PATH]... [--pid N]... [options]
 
@@ -118,7 +119,8 @@ Flags ParseFlags(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       std::exit(0);
     }
-    if (arg.rfind("--", 0) != 0) Die("unexpected argument '" + arg + "'; see --help");
+    if (arg.rfind("--", 0) != 0)
+      Die("unexpected argument '" + arg + "'; see --help");
     if (size_t eq = arg.find('='); eq != std::string::npos) {
       value = arg.substr(eq + 1);
       arg = arg.substr(0, eq);
@@ -164,7 +166,8 @@ Flags ParseFlags(int argc, char** argv) {
     } else if (arg == "--max-subscribers") {
       f.collector.hub.max_subscribers = ParseUint(arg, need(), 1, 4096);
     } else if (arg == "--max-poll-ms") {
-      f.collector.max_poll_ms = static_cast<int>(ParseUint(arg, need(), 1, 100));
+      f.collector.max_poll_ms =
+          static_cast<int>(ParseUint(arg, need(), 1, 100));
     } else if (arg == "--node") {
       f.collector.node_name = need();
     } else {
@@ -172,7 +175,8 @@ Flags ParseFlags(int argc, char** argv) {
     }
   }
   if (f.collector.binaries.empty() && f.collector.pids.empty()) {
-    Die("nothing to trace: give at least one --binary PATH or --pid N; see --help");
+    Die("nothing to trace: give at least one --binary PATH or --pid N; see "
+        "--help");
   }
   if (f.collector.node_name.empty()) {
     char host[256] = {0};
@@ -182,13 +186,14 @@ Flags ParseFlags(int argc, char** argv) {
 }
 
 void ReportAttach(const rc::AttachReport& r) {
-  std::fprintf(stderr,
-               "resdb-trace-collector: %s (%s): %d hooks attached, %d "
-               "missing, %d failed%s\n",
-               r.binary_path.c_str(),
-               r.pid < 0 ? "every process" : ("pid " + std::to_string(r.pid)).c_str(),
-               r.attached_count(), r.missing_count(), r.error_count(),
-               r.has_semaphores ? "" : " (no semaphore table: gating off)");
+  std::fprintf(
+      stderr,
+      "resdb-trace-collector: %s (%s): %d hooks attached, %d "
+      "missing, %d failed%s\n",
+      r.binary_path.c_str(),
+      r.pid < 0 ? "every process" : ("pid " + std::to_string(r.pid)).c_str(),
+      r.attached_count(), r.missing_count(), r.error_count(),
+      r.has_semaphores ? "" : " (no semaphore table: gating off)");
   if (r.missing_count() + r.error_count() > 0) {
     std::fprintf(stderr, "%s\n", r.Summary().c_str());
   }
@@ -215,8 +220,8 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<rc::JsonlWriter> jsonl;
   if (!flags.jsonl.empty()) {
-    auto w = rc::JsonlWriter::Create(flags.jsonl, &(*collector)->hub(),
-                                     1u << 20);
+    auto w =
+        rc::JsonlWriter::Create(flags.jsonl, &(*collector)->hub(), 1u << 20);
     if (!w.ok()) Die(std::string(w.status().message()));
     jsonl = std::move(*w);
   }

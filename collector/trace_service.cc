@@ -114,8 +114,8 @@ grpc::Status TraceService::Subscribe(
       result = grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
       break;
     }
-    PopResult r = sub->PopBatch(max_events, max_delay, &events,
-                                absl::Milliseconds(100));
+    PopResult r =
+        sub->PopBatch(max_events, max_delay, &events, absl::Milliseconds(100));
     batch.Clear();
     batch.set_subscriber_id(sub->id());
     const uint64_t ringbuf_now = collector_->ringbuf_drops();

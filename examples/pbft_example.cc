@@ -30,26 +30,26 @@ void RunOneRequest(uint64_t seq) {
 
   ResdbTraceRequestReceived(req, seq, RESDB_TRACE_TYPE_NEW_TXNS, proxy, kSelf,
                             proxy, kView, d);
-  ResdbTracePrePrepareSent(req, seq, RESDB_TRACE_TYPE_PRE_PREPARE, kSelf,
-                           kSelf, proxy, kView, d);
+  ResdbTracePrePrepareSent(req, seq, RESDB_TRACE_TYPE_PRE_PREPARE, kSelf, kSelf,
+                           proxy, kView, d);
   for (uint32_t r = 1; r <= kReplicas; ++r) {
     RESDB_TRACE_V1(prepare_received, req, seq, RESDB_TRACE_TYPE_PREPARE, r,
                    kSelf, proxy, kView, d);
   }
-  ResdbTracePrepared(req, seq, RESDB_TRACE_TYPE_PREPARE, 0, kSelf, proxy,
-                     kView, d);
+  ResdbTracePrepared(req, seq, RESDB_TRACE_TYPE_PREPARE, 0, kSelf, proxy, kView,
+                     d);
   for (uint32_t r = 1; r <= kReplicas; ++r) {
-    RESDB_TRACE_V1(commit_received, req, seq, RESDB_TRACE_TYPE_COMMIT, r,
-                   kSelf, proxy, kView, d);
+    RESDB_TRACE_V1(commit_received, req, seq, RESDB_TRACE_TYPE_COMMIT, r, kSelf,
+                   proxy, kView, d);
   }
-  ResdbTraceCommitted(req, seq, RESDB_TRACE_TYPE_COMMIT, 0, kSelf, proxy,
-                      kView, d);
+  ResdbTraceCommitted(req, seq, RESDB_TRACE_TYPE_COMMIT, 0, kSelf, proxy, kView,
+                      d);
   ResdbTraceExecuteStart(req, seq, RESDB_TRACE_TYPE_COMMIT, 0, kSelf, proxy,
                          kView, d);
   ResdbTraceExecuteEnd(req, seq, RESDB_TRACE_TYPE_COMMIT, 0, kSelf, proxy,
                        kView, /*transactions=*/1);
-  ResdbTraceReplySent(req, seq, RESDB_TRACE_TYPE_RESPONSE, kSelf, kSelf,
-                      proxy, kView, d);
+  ResdbTraceReplySent(req, seq, RESDB_TRACE_TYPE_RESPONSE, kSelf, kSelf, proxy,
+                      kView, d);
   // DeepObserve's call shape keeps working unchanged.
   resdb_trace_pbft_commit_state(
       req, seq, ResdbTracePackMeta(RESDB_TRACE_TYPE_COMMIT, 0, kSelf), proxy,

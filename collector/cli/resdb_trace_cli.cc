@@ -91,9 +91,9 @@ std::string Describe(const v1::Event& e) {
   localtime_r(&t, &tm);
   char clock[32];
   std::strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
-  std::string line = absl::StrFormat(
-      "%s.%06d r%-2u pid %-7u %-22s", clock, e.time().nanos() / 1000,
-      e.replica_id(), e.process().pid(), name);
+  std::string line = absl::StrFormat("%s.%06d r%-2u pid %-7u %-22s", clock,
+                                     e.time().nanos() / 1000, e.replica_id(),
+                                     e.process().pid(), name);
   if (member == nullptr) return line;
   const google::protobuf::Message& m = r->GetMessage(e, member);
   const google::protobuf::Reflection* mr = m.GetReflection();
@@ -191,9 +191,9 @@ int Watch(const std::string& listen, int argc, char** argv, int i) {
   auto stub = v1::TraceService::NewStub(channel);
   grpc::ClientContext ctx;
   if (seconds > 0) {
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::milliseconds(
-                         static_cast<int64_t>(seconds * 1000)));
+    ctx.set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
   }
   auto reader = stub->Subscribe(&ctx, req);
   v1::EventBatch batch;

@@ -22,11 +22,10 @@
  *   RESDB_TRACE_ABI_COMPAT   (u64 req_ptr, u64 seq, u64 meta, u64 proxy_id,
  *                             i64 epoch_ns)      DeepObserve's, bit for bit.
  *   RESDB_TRACE_ABI_DISPATCH (u64 req_ptr, u64 seq, u32 type, u32 sender_id,
- *                             u64 proxy_id)      DeepObserve's consensus_commit.
- *   RESDB_TRACE_ABI_V1       (u64 req_ptr, u64 seq, u64 meta, u64 proxy_id,
- *                             u64 view, u64 aux) ours: view and a digest
- *                             prefix (or count) ride in registers 5 and 6, so
- *                             the BPF side never reads user memory. No caller
+ *                             u64 proxy_id)      DeepObserve's
+ * consensus_commit. RESDB_TRACE_ABI_V1       (u64 req_ptr, u64 seq, u64 meta,
+ * u64 proxy_id, u64 view, u64 aux) ours: view and a digest prefix (or count)
+ * ride in registers 5 and 6, so the BPF side never reads user memory. No caller
  *                             clock read: the kernel stamps every hit.
  *
  * This header depends on nothing and is valid C11 and C++11..C++23.

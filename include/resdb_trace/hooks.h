@@ -77,20 +77,20 @@
 
 /* One statement per hook: -pedantic caps a string literal at 4095 bytes. */
 #define RESDB_TRACE_X_ASM(id, name, Name, abi, type, where, seq_arg, aux_arg) \
-  __asm__("\t.pushsection .text.resdb_trace_" #name                                  \
-  ",\"axG\"," RESDB_TRACE_ASM_BITS ",resdb_trace_" #name                     \
-  ",comdat\n"                                                                 \
-  "\t.weak resdb_trace_" #name                                                \
-  "\n"                                                                        \
-  "\t.type resdb_trace_" #name "," RESDB_TRACE_ASM_FUNC                       \
-  "\n"                                                                        \
-  "\t.p2align 4\n"                                                            \
-  "resdb_trace_" #name                                                        \
-  ":\n\t" RESDB_TRACE_ASM_BODY "\t.size resdb_trace_" #name                   \
-  ", .-resdb_trace_" #name "\n\t.popsection\n");
+  __asm__("\t.pushsection .text.resdb_trace_" #name                           \
+          ",\"axG\"," RESDB_TRACE_ASM_BITS ",resdb_trace_" #name              \
+          ",comdat\n"                                                         \
+          "\t.weak resdb_trace_" #name                                        \
+          "\n"                                                                \
+          "\t.type resdb_trace_" #name "," RESDB_TRACE_ASM_FUNC               \
+          "\n"                                                                \
+          "\t.p2align 4\n"                                                    \
+          "resdb_trace_" #name ":\n\t" RESDB_TRACE_ASM_BODY                   \
+          "\t.size resdb_trace_" #name ", .-resdb_trace_" #name               \
+          "\n\t.popsection\n");
 
 /* The semaphore table: 64 x uint16, zero in the file, raised by the kernel. */
-#define RESDB_TRACE_ASM_SEMAPHORES                                           \
+#define RESDB_TRACE_ASM_SEMAPHORES \
   "\t.pushsection .probes,\"awG\"," RESDB_TRACE_ASM_BITS                      \
   ",resdb_trace_semaphores,comdat\n"                                          \
   "\t.weak resdb_trace_semaphores\n"                                          \
@@ -108,13 +108,13 @@ __asm__(RESDB_TRACE_ASM_SEMAPHORES);
 /* ------------------------------------------------------------------------ */
 /* Declarations. */
 
-#define RESDB_TRACE_SIG_RESDB_TRACE_ABI_COMPAT                              \
+#define RESDB_TRACE_SIG_RESDB_TRACE_ABI_COMPAT                       \
   (uint64_t req_ptr, uint64_t seq, uint64_t meta, uint64_t proxy_id, \
    int64_t epoch_ns)
-#define RESDB_TRACE_SIG_RESDB_TRACE_ABI_DISPATCH                              \
+#define RESDB_TRACE_SIG_RESDB_TRACE_ABI_DISPATCH                      \
   (uint64_t req_ptr, uint64_t seq, uint32_t type, uint32_t sender_id, \
    uint64_t proxy_id)
-#define RESDB_TRACE_SIG_RESDB_TRACE_ABI_V1                                   \
+#define RESDB_TRACE_SIG_RESDB_TRACE_ABI_V1                           \
   (uint64_t req_ptr, uint64_t seq, uint64_t meta, uint64_t proxy_id, \
    uint64_t view, uint64_t aux)
 
@@ -206,16 +206,15 @@ static inline int ResdbTraceEnabled(int id) {
 
 /* Calls v1 hook <name> only while traced; arguments are evaluated only then. */
 #define RESDB_TRACE_V1(name, req_ptr, seq, type, sender, self, proxy_id, view, \
-                       aux)                                                     \
-  do {                                                                          \
-    RESDB_TRACE_GATE(name) {                                                    \
-      resdb_trace_##name((uint64_t)(req_ptr), (uint64_t)(seq),                  \
-                         ResdbTracePackMeta((uint32_t)(type),                   \
-                                            (uint32_t)(sender),                 \
-                                            (uint32_t)(self)),                  \
-                         (uint64_t)(proxy_id), (uint64_t)(view),                \
-                         (uint64_t)(aux));                                      \
-    }                                                                           \
+                       aux)                                                    \
+  do {                                                                         \
+    RESDB_TRACE_GATE(name) {                                                   \
+      resdb_trace_##name(                                                      \
+          (uint64_t)(req_ptr), (uint64_t)(seq),                                \
+          ResdbTracePackMeta((uint32_t)(type), (uint32_t)(sender),             \
+                             (uint32_t)(self)),                                \
+          (uint64_t)(proxy_id), (uint64_t)(view), (uint64_t)(aux));            \
+    }                                                                          \
   } while (0)
 
 /* Gated wrappers, one per hook: ResdbTrace<Name>(...). v1: (req_ptr, seq,
@@ -223,10 +222,9 @@ static inline int ResdbTraceEnabled(int id) {
  * seq, type, sender, self, proxy_id), reading the wall clock only when traced;
  * dispatch: (req_ptr, seq, type, sender_id, proxy_id). */
 #define RESDB_TRACE_WRAP_RESDB_TRACE_ABI_V1(name, Name)                        \
-  static inline void ResdbTrace##Name(uint64_t req_ptr, uint64_t seq,          \
-                                      uint32_t type, uint32_t sender,          \
-                                      uint32_t self, uint64_t proxy_id,        \
-                                      uint64_t view, uint64_t aux) {           \
+  static inline void ResdbTrace##Name(                                         \
+      uint64_t req_ptr, uint64_t seq, uint32_t type, uint32_t sender,          \
+      uint32_t self, uint64_t proxy_id, uint64_t view, uint64_t aux) {         \
     RESDB_TRACE_GATE(name) {                                                   \
       resdb_trace_##name(req_ptr, seq, ResdbTracePackMeta(type, sender, self), \
                          proxy_id, view, aux);                                 \
@@ -241,13 +239,13 @@ static inline int ResdbTraceEnabled(int id) {
                          proxy_id, ResdbTraceEpochNs());                       \
     }                                                                          \
   }
-#define RESDB_TRACE_WRAP_RESDB_TRACE_ABI_DISPATCH(name, Name)                   \
-  static inline void ResdbTrace##Name(uint64_t req_ptr, uint64_t seq,           \
-                                      uint32_t type, uint32_t sender_id,        \
-                                      uint64_t proxy_id) {                      \
-    RESDB_TRACE_GATE(name) {                                                    \
-      resdb_trace_##name(req_ptr, seq, type, sender_id, proxy_id);              \
-    }                                                                           \
+#define RESDB_TRACE_WRAP_RESDB_TRACE_ABI_DISPATCH(name, Name)            \
+  static inline void ResdbTrace##Name(uint64_t req_ptr, uint64_t seq,    \
+                                      uint32_t type, uint32_t sender_id, \
+                                      uint64_t proxy_id) {               \
+    RESDB_TRACE_GATE(name) {                                             \
+      resdb_trace_##name(req_ptr, seq, type, sender_id, proxy_id);       \
+    }                                                                    \
   }
 #define RESDB_TRACE_X_WRAP(id, name, Name, abi, type, where, seq_arg, aux_arg) \
   RESDB_TRACE_WRAP_##abi(name, Name)

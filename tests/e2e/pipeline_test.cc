@@ -112,8 +112,8 @@ class CollectorProcess {
     err_ = base + ".err";
     unlink(ready_.c_str());
     std::vector<std::string> args = {Runfile("collector/resdb-trace-collector"),
-                                      "--listen", "unix://" + socket_,
-                                      "--ready-file", ready_};
+                                     "--listen", "unix://" + socket_,
+                                     "--ready-file", ready_};
     args.insert(args.end(), extra.begin(), extra.end());
     pid_ = Spawn(args, base + ".out", err_);
   }
@@ -199,13 +199,15 @@ class Subscriber {
     return false;
   }
   bool WaitExited(uint32_t pid, int timeout_s = 30) {
-    return WaitFor([pid](const std::vector<v1::Event>& ev) {
-      for (const auto& e : ev) {
-        if (e.has_process_exited() && e.process_exited().pid() == pid)
-          return true;
-      }
-      return false;
-    }, timeout_s);
+    return WaitFor(
+        [pid](const std::vector<v1::Event>& ev) {
+          for (const auto& e : ev) {
+            if (e.has_process_exited() && e.process_exited().pid() == pid)
+              return true;
+          }
+          return false;
+        },
+        timeout_s);
   }
   std::vector<v1::Event> Events() {
     std::lock_guard<std::mutex> l(mu_);
@@ -325,16 +327,16 @@ class PipelineTest : public ::testing::Test {
 };
 
 TEST_F(PipelineTest, EveryEventExactlyOnceWithExactFieldsAt50kPerSecond) {
-  CollectorProcess c({"--binary", target_, "--jsonl",
-                      TmpDir() + "/events.jsonl"});
+  CollectorProcess c(
+      {"--binary", target_, "--jsonl", TmpDir() + "/events.jsonl"});
   std::string why;
   ASSERT_TRUE(c.WaitReady(&why)) << why;
   Subscriber fast(c, v1::SubscribeRequest());
   ASSERT_TRUE(c.WaitSubscribers(1));
 
   const std::string base = TmpDir() + "/exact";
-  pid_t pid = Spawn({target_, "2", "25000", "50000"}, base + ".out",
-                    base + ".err");
+  pid_t pid =
+      Spawn({target_, "2", "25000", "50000"}, base + ".out", base + ".err");
   ASSERT_EQ(WaitExit(pid), 0) << ReadFile(base + ".err");
   const long produced = Produced(ReadFile(base + ".out"));
   ASSERT_EQ(produced, 50000);
@@ -378,8 +380,7 @@ TEST_F(PipelineTest, SlowSubscriberLosesOnlyItsOwnEventsAndIsToldExactly) {
   ASSERT_TRUE(c.WaitSubscribers(2));
 
   const std::string base = TmpDir() + "/slow";
-  pid_t pid = Spawn({target_, "2", "40000", "0"}, base + ".out",
-                    base + ".err");
+  pid_t pid = Spawn({target_, "2", "40000", "0"}, base + ".out", base + ".err");
   ASSERT_EQ(WaitExit(pid), 0) << ReadFile(base + ".err");
   const long produced = Produced(ReadFile(base + ".out"));
   ASSERT_TRUE(fast.WaitExited(pid));
@@ -395,7 +396,8 @@ TEST_F(PipelineTest, SlowSubscriberLosesOnlyItsOwnEventsAndIsToldExactly) {
     uint64_t delivered = 0;
     for (const auto& e : ev) delivered += e.has_loss_notice() ? 0 : 1;
     return delivered + LossTotal(ev) >= published;
-  })) << "slow subscriber: delivered + dropped never reached " << published;
+  })) << "slow subscriber: delivered + dropped never reached "
+      << published;
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const std::vector<v1::Event> got = slow.Events();
   uint64_t delivered = 0;
@@ -413,8 +415,8 @@ TEST_F(PipelineTest, OverloadedRingBufferCountsEveryDrop) {
   Subscriber fast(c, v1::SubscribeRequest());
   ASSERT_TRUE(c.WaitSubscribers(1));
   const std::string base = TmpDir() + "/overload";
-  pid_t pid = Spawn({target_, "2", "200000", "0"}, base + ".out",
-                    base + ".err");
+  pid_t pid =
+      Spawn({target_, "2", "200000", "0"}, base + ".out", base + ".err");
   ASSERT_EQ(WaitExit(pid), 0) << ReadFile(base + ".err");
   const long produced = Produced(ReadFile(base + ".out"));
   ASSERT_TRUE(fast.WaitExited(pid));
@@ -440,11 +442,14 @@ TEST_F(PipelineTest, ManyProcessesOfOneStrippedBinaryIncludingARestart) {
   Subscriber sub(c, v1::SubscribeRequest());
   ASSERT_TRUE(c.WaitSubscribers(1));
   const std::string base = TmpDir() + "/multi";
-  pid_t a = Spawn({stripped_, "1", "3000", "0"}, base + "a.out", base + "a.err");
-  pid_t b = Spawn({stripped_, "2", "2000", "0"}, base + "b.out", base + "b.err");
+  pid_t a =
+      Spawn({stripped_, "1", "3000", "0"}, base + "a.out", base + "a.err");
+  pid_t b =
+      Spawn({stripped_, "2", "2000", "0"}, base + "b.out", base + "b.err");
   ASSERT_EQ(WaitExit(a), 0) << ReadFile(base + "a.err");
   // "Restart" a: same binary, new pid.
-  pid_t a2 = Spawn({stripped_, "1", "1000", "0"}, base + "c.out", base + "c.err");
+  pid_t a2 =
+      Spawn({stripped_, "1", "1000", "0"}, base + "c.out", base + "c.err");
   ASSERT_EQ(WaitExit(b), 0) << ReadFile(base + "b.err");
   ASSERT_EQ(WaitExit(a2), 0) << ReadFile(base + "c.err");
   for (pid_t p : {a, b, a2}) ASSERT_TRUE(sub.WaitExited(p)) << p;
@@ -548,10 +553,10 @@ TEST_F(PipelineTest, BadInputGetsAClearErrorAndNoCrash) {
   const std::string copy = std::string(dir) + "/resdb-trace-collector";
   ASSERT_EQ(RunCommand({"/bin/cp", collector, copy}).code, 0);
   chmod(copy.c_str(), 0755);
-  RunResult r = RunCommand({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
-                     "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-                     copy, "--binary", "/bin/true", "--listen",
-                     std::string("unix://") + dir + "/c.sock"});
+  RunResult r = RunCommand(
+      {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+       "--inh-caps=-all", "--bounding-set=-all", copy, "--binary", "/bin/true",
+       "--listen", std::string("unix://") + dir + "/c.sock"});
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("CAP_BPF"), std::string::npos) << r.err;
   RunCommand({"/bin/rm", "-rf", dir});
@@ -563,8 +568,7 @@ TEST_F(PipelineTest, BinaryWithSomeHooksMissingAttachesTheRest) {
   std::string why;
   ASSERT_TRUE(c.WaitReady(&why)) << why;
   const std::string err = ReadFile(c.err_path());
-  EXPECT_NE(err.find("2 hooks attached, 29 missing"), std::string::npos)
-      << err;
+  EXPECT_NE(err.find("2 hooks attached, 29 missing"), std::string::npos) << err;
   EXPECT_NE(err.find("resdb_trace_committed"), std::string::npos) << err;
   Subscriber sub(c, v1::SubscribeRequest());
   ASSERT_TRUE(c.WaitSubscribers(1));

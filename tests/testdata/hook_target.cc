@@ -80,8 +80,8 @@ int main(int argc, char** argv) {
              uint64_t(i) * 3, uint64_t(t) + 1, ~uint64_t(i));
         if (rate > 0 && (i % 64) == 63) {
           const auto due =
-              start + std::chrono::nanoseconds(
-                          static_cast<int64_t>((i + 1) * 1e9 / per_thread_rate));
+              start + std::chrono::nanoseconds(static_cast<int64_t>(
+                          (i + 1) * 1e9 / per_thread_rate));
           std::this_thread::sleep_until(due);
         }
       }

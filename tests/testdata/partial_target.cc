@@ -6,11 +6,18 @@
 extern "C" {
 __attribute__((noipa, used, visibility("default"))) void resdb_trace_prepared(
     uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e, uint64_t f) {
-  asm volatile("" : : "r"(a), "r"(b), "r"(c), "r"(d), "r"(e), "r"(f) : "memory");
+  asm volatile(""
+               :
+               : "r"(a), "r"(b), "r"(c), "r"(d), "r"(e), "r"(f)
+               : "memory");
 }
-__attribute__((noipa, used, visibility("default"))) void resdb_trace_commit_sent(
-    uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e, uint64_t f) {
-  asm volatile("" : : "r"(a), "r"(b), "r"(c), "r"(d), "r"(e), "r"(f) : "memory");
+__attribute__((noipa, used, visibility("default"))) void
+resdb_trace_commit_sent(uint64_t a, uint64_t b, uint64_t c, uint64_t d,
+                        uint64_t e, uint64_t f) {
+  asm volatile(""
+               :
+               : "r"(a), "r"(b), "r"(c), "r"(d), "r"(e), "r"(f)
+               : "memory");
 }
 }
 
