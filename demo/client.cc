@@ -75,7 +75,8 @@ class Client {
     const int64_t timeout_ns =
         int64_t{absl::GetFlag(FLAGS_request_timeout_ms)} * 1000000;
     const int64_t t0 = MonoNs();
-    const int64_t deadline = t0 + int64_t{absl::GetFlag(FLAGS_deadline_s)} * 1000000000;
+    const int64_t deadline =
+        t0 + int64_t{absl::GetFlag(FLAGS_deadline_s)} * 1000000000;
 
     // Connect to everyone first (replicas may still be starting).
     while (MonoNs() < t0 + 10'000'000'000LL) {
@@ -101,7 +102,8 @@ class Client {
         if (now < o.deadline_ns) continue;
         ++timeouts_;
         ++o.resends;
-        o.deadline_ns = now + timeout_ns * std::min(1 << std::min(o.resends, 3), 4);
+        o.deadline_ns =
+            now + timeout_ns * std::min(1 << std::min(o.resends, 3), 4);
         Message m = MakeRequest(req_id, o);
         const std::string frame = EncodeFrame(m);
         for (int r = 1; r <= n_; ++r) SendFrame(r, frame);
@@ -155,7 +157,8 @@ class Client {
 
   void Issue(uint64_t req_id, int64_t now, int64_t timeout_ns) {
     Outstanding& o = out_[req_id];
-    const int key = static_cast<int>(rng_() % std::max(1, absl::GetFlag(FLAGS_key_space)));
+    const int key =
+        static_cast<int>(rng_() % std::max(1, absl::GetFlag(FLAGS_key_space)));
     if (rng_() % 2 == 0) {
       o.txn = "set k" + std::to_string(key) + " v" + std::to_string(req_id);
     } else {
@@ -166,8 +169,8 @@ class Client {
     o.deadline_ns = now + timeout_ns;
     Message m = MakeRequest(req_id, o);
     // response_manager.cpp: DoBatch, before sending NEW_TXNS to the primary.
-    ResdbTraceClientBatchSent(Ptr(&m), req_id, RESDB_TRACE_TYPE_NEW_TXNS, id_, id_,
-                              id_, view_, DigestPrefixU64(o.digest));
+    ResdbTraceClientBatchSent(Ptr(&m), req_id, RESDB_TRACE_TYPE_NEW_TXNS, id_,
+                              id_, id_, view_, DigestPrefixU64(o.digest));
     SendFrame(static_cast<int>(view_ % n_) + 1, EncodeFrame(m));
   }
 
@@ -198,12 +201,14 @@ class Client {
       c.buf.append(tmp, static_cast<size_t>(got));
       size_t pos = 0;
       while (c.buf.size() - pos >= 4) {
-        const auto* h = reinterpret_cast<const unsigned char*>(c.buf.data() + pos);
+        const auto* h =
+            reinterpret_cast<const unsigned char*>(c.buf.data() + pos);
         const uint32_t len = h[0] | (h[1] << 8) | (h[2] << 16) |
                              (static_cast<uint32_t>(h[3]) << 24);
         if (c.buf.size() - pos - 4 < len) break;
         Message m;
-        if (DecodeBody(std::string_view(c.buf).substr(pos + 4, len), &m)) OnMessage(m);
+        if (DecodeBody(std::string_view(c.buf).substr(pos + 4, len), &m))
+          OnMessage(m);
         pos += 4 + len;
       }
       c.buf.erase(0, pos);
@@ -211,7 +216,8 @@ class Client {
   }
 
   void OnMessage(const Message& m) {
-    if (m.type != RESDB_TRACE_TYPE_RESPONSE || m.proxy_id != static_cast<uint64_t>(id_))
+    if (m.type != RESDB_TRACE_TYPE_RESPONSE ||
+        m.proxy_id != static_cast<uint64_t>(id_))
       return;
     auto it = out_.find(m.local_id);
     if (it == out_.end()) return;
@@ -219,8 +225,8 @@ class Client {
     voters.insert(m.sender);
     if (static_cast<int>(voters.size()) < f_ + 1) return;
     // response_manager.cpp: SendResponseToClient, after f+1 matching replies.
-    ResdbTraceReplyToClient(Ptr(&m), m.seq, RESDB_TRACE_TYPE_RESPONSE, m.sender, id_,
-                            id_, m.view, voters.size());
+    ResdbTraceReplyToClient(Ptr(&m), m.seq, RESDB_TRACE_TYPE_RESPONSE, m.sender,
+                            id_, id_, m.view, voters.size());
     view_ = std::max(view_, m.view);
     latencies_ns_.push_back(MonoNs() - it->second.start_ns);
     out_.erase(it);
@@ -237,10 +243,11 @@ class Client {
     };
     const double tput = secs > 0 ? completed_ / secs : 0;
     std::printf(
-        "client %d: completed %d/%d in %.3f s, throughput %.1f req/s, latency ms "
+        "client %d: completed %d/%d in %.3f s, throughput %.1f req/s, latency "
+        "ms "
         "p50 %.3f p99 %.3f max %.3f, timeouts %" PRIu64 ", view %" PRIu64 "\n",
-        id_, completed_, count, secs, tput, pct(0.5), pct(0.99), pct(1.0), timeouts_,
-        view_);
+        id_, completed_, count, secs, tput, pct(0.5), pct(0.99), pct(1.0),
+        timeouts_, view_);
     if (absl::GetFlag(FLAGS_json)) {
       std::printf(
           "{\"client\":%d,\"completed\":%d,\"requested\":%d,\"seconds\":%.3f,"

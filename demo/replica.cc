@@ -29,8 +29,8 @@
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
-#include <cstdarg>
 #include <condition_variable>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -53,7 +53,8 @@
 ABSL_FLAG(int, id, 1, "replica id, 1..n");
 ABSL_FLAG(int, n, 4, "number of replicas (f = (n-1)/3)");
 ABSL_FLAG(int, base_port, 20000, "replica i listens on 127.0.0.1:base_port+i");
-ABSL_FLAG(int, checkpoint_interval, 50, "checkpoint every K executed seqs (0 = off)");
+ABSL_FLAG(int, checkpoint_interval, 50,
+          "checkpoint every K executed seqs (0 = off)");
 ABSL_FLAG(int, view_change_timeout_ms, 1000,
           "complaint timeout; doubles on each consecutive view change");
 ABSL_FLAG(int, batch_size, 1, "max client requests per PRE_PREPARE");
@@ -124,7 +125,8 @@ bool ParseFaults(const std::string& spec, Faults* f) {
       f->silent = true;
     } else if (k == "stall" && v.empty()) {
       f->stall_after = 0;
-    } else if ((k == "stall" || k == "stall_after") && absl::SimpleAtoi(v, &num)) {
+    } else if ((k == "stall" || k == "stall_after") &&
+               absl::SimpleAtoi(v, &num)) {
       f->stall_after = num;
     } else if (k == "stall_primary_after" && absl::SimpleAtoi(v, &num)) {
       f->stall_primary_after = num;
@@ -208,7 +210,8 @@ class Replica {
       const int toggles = g_stall_toggles.load();
       for (; toggles_seen < toggles; ++toggles_seen) {
         stalled_ = !stalled_;
-        std::fprintf(stderr, "replica %d: SIGUSR1, stalled=%d\n", id_, stalled_);
+        std::fprintf(stderr, "replica %d: SIGUSR1, stalled=%d\n", id_,
+                     stalled_);
       }
       for (Message& m : batch) {
         if (stalled_) continue;  // stay connected, process nothing
@@ -295,7 +298,9 @@ class Replica {
   uint32_t PrimaryOf(uint64_t view) const {
     return static_cast<uint32_t>(view % static_cast<uint64_t>(n_)) + 1;
   }
-  bool IsPrimary() const { return PrimaryOf(view_) == static_cast<uint32_t>(id_); }
+  bool IsPrimary() const {
+    return PrimaryOf(view_) == static_cast<uint32_t>(id_);
+  }
   int Quorum() const { return 2 * f_ + 1; }
   int64_t TimeoutNs() const {
     return base_timeout_ns_ << std::min(vc_attempts_, 6);
@@ -311,8 +316,9 @@ class Replica {
     va_end(ap);
   }
 
-  static int CountVotes(const std::map<uint32_t, std::pair<uint64_t, Digest>>& votes,
-                        uint64_t view, const Digest& d) {
+  static int CountVotes(
+      const std::map<uint32_t, std::pair<uint64_t, Digest>>& votes,
+      uint64_t view, const Digest& d) {
     int c = 0;
     for (const auto& [sender, vote] : votes) {
       if (vote.first == view && vote.second == d) ++c;
@@ -386,7 +392,8 @@ class Replica {
     if (!IsPrimary() || in_vc_) return;
     while (!propose_q_.empty() && next_seq_ <= stable_ + window_) {
       std::vector<ClientReq> batch;
-      while (!propose_q_.empty() && static_cast<int>(batch.size()) < batch_size_) {
+      while (!propose_q_.empty() &&
+             static_cast<int>(batch.size()) < batch_size_) {
         ClientReq r = std::move(propose_q_.front());
         propose_q_.pop_front();
         const Key key{r.client_id, r.req_id};
@@ -431,7 +438,8 @@ class Replica {
       std::fprintf(stderr,
                    "replica %d: SAFETY VIOLATION seq %" PRIu64
                    " committed %s, re-proposed %s\n",
-                   id_, seq, DigestHex(e.digest).c_str(), DigestHex(digest).c_str());
+                   id_, seq, DigestHex(e.digest).c_str(),
+                   DigestHex(digest).c_str());
     }
     e.has_pp = true;
     e.view = view;
@@ -440,7 +448,8 @@ class Replica {
     e.batch = std::move(batch);
     e.proxy_id = e.batch.empty() ? 0 : e.batch[0].client_id;
     e.prepared = false;
-    for (const ClientReq& r : e.batch) assigned_.insert({r.client_id, r.req_id});
+    for (const ClientReq& r : e.batch)
+      assigned_.insert({r.client_id, r.req_id});
     const uint64_t d = DigestPrefixU64(digest);
     // commitment.cpp: ProcessProposeMsg, after the checks.
     ResdbTracePrePrepareReceived(Ptr(&m), seq, RESDB_TRACE_TYPE_PRE_PREPARE,
@@ -475,8 +484,9 @@ class Replica {
 
   void OnPrepare(const Message& m) {
     // commitment.cpp: ProcessPrepareMsg, entry.
-    ResdbTracePrepareReceived(Ptr(&m), m.seq, RESDB_TRACE_TYPE_PREPARE, m.sender,
-                              id_, m.proxy_id, m.view, DigestPrefixU64(m.digest));
+    ResdbTracePrepareReceived(Ptr(&m), m.seq, RESDB_TRACE_TYPE_PREPARE,
+                              m.sender, id_, m.proxy_id, m.view,
+                              DigestPrefixU64(m.digest));
     if (m.seq <= stable_ || m.view < view_) return;
     log_[m.seq].prepares[m.sender] = {m.view, m.digest};
     CheckPrepared(m.seq);
@@ -486,14 +496,15 @@ class Replica {
     auto it = log_.find(seq);
     if (it == log_.end()) return;
     Entry& e = it->second;
-    if (!e.has_pp || e.prepared || CountVotes(e.prepares, e.view, e.digest) < Quorum())
+    if (!e.has_pp || e.prepared ||
+        CountVotes(e.prepares, e.view, e.digest) < Quorum())
       return;
     e.prepared = true;
     e.ever_prepared = true;
     e.prepared_view = e.view;
     const uint64_t d = DigestPrefixU64(e.digest);
-    ResdbTracePrepared(Ptr(&e), seq, RESDB_TRACE_TYPE_PREPARE, 0, id_, e.proxy_id,
-                       e.view, d);
+    ResdbTracePrepared(Ptr(&e), seq, RESDB_TRACE_TYPE_PREPARE, 0, id_,
+                       e.proxy_id, e.view, d);
     if (!faults_.silent) {
       Message c;
       c.type = RESDB_TRACE_TYPE_COMMIT;
@@ -512,7 +523,8 @@ class Replica {
   void OnCommit(const Message& m) {
     // commitment.cpp: ProcessCommitMsg, entry.
     ResdbTraceCommitReceived(Ptr(&m), m.seq, RESDB_TRACE_TYPE_COMMIT, m.sender,
-                             id_, m.proxy_id, m.view, DigestPrefixU64(m.digest));
+                             id_, m.proxy_id, m.view,
+                             DigestPrefixU64(m.digest));
     if (m.seq <= stable_ || m.view < view_) return;
     log_[m.seq].commits[m.sender] = {m.view, m.digest};
     CheckCommitted(m.seq);
@@ -522,11 +534,12 @@ class Replica {
     auto it = log_.find(seq);
     if (it == log_.end()) return;
     Entry& e = it->second;
-    if (!e.prepared || e.committed || CountVotes(e.commits, e.view, e.digest) < Quorum())
+    if (!e.prepared || e.committed ||
+        CountVotes(e.commits, e.view, e.digest) < Quorum())
       return;
     e.committed = true;
-    ResdbTraceCommitted(Ptr(&e), seq, RESDB_TRACE_TYPE_COMMIT, 0, id_, e.proxy_id,
-                        e.view, DigestPrefixU64(e.digest));
+    ResdbTraceCommitted(Ptr(&e), seq, RESDB_TRACE_TYPE_COMMIT, 0, id_,
+                        e.proxy_id, e.view, DigestPrefixU64(e.digest));
     TryExecute();
   }
 
@@ -605,7 +618,8 @@ class Replica {
   void CheckFaults() {
     if (faults_.crash_primary_after >= 0 && IsPrimary() &&
         last_exec_ >= static_cast<uint64_t>(faults_.crash_primary_after)) {
-      std::fprintf(stderr, "replica %d: FAULT crash_primary_after=%" PRId64
+      std::fprintf(stderr,
+                   "replica %d: FAULT crash_primary_after=%" PRId64
                    " (primary of view %" PRIu64 ", executed %" PRIu64 ")\n",
                    id_, faults_.crash_primary_after, view_, last_exec_);
       Finish("crashed");
@@ -633,8 +647,8 @@ class Replica {
     c.seq = seq;
     c.digest = state_digest_;
     // checkpoint_manager.cpp: BroadcastCheckPoint.
-    ResdbTraceCheckpointSent(Ptr(&c), seq, RESDB_TRACE_TYPE_CHECKPOINT, id_, id_,
-                             0, view_, DigestPrefixU64(c.digest));
+    ResdbTraceCheckpointSent(Ptr(&c), seq, RESDB_TRACE_TYPE_CHECKPOINT, id_,
+                             id_, 0, view_, DigestPrefixU64(c.digest));
     Broadcast(c);
   }
 
@@ -657,8 +671,9 @@ class Replica {
     if (votes < Quorum()) return;
     stable_ = seq;
     // checkpoint_manager.cpp: UpdateStableCheckPointStatus.
-    ResdbTraceCheckpointStable(Ptr(&own->second), seq, RESDB_TRACE_TYPE_CHECKPOINT,
-                               0, id_, 0, view_, votes);
+    ResdbTraceCheckpointStable(Ptr(&own->second), seq,
+                               RESDB_TRACE_TYPE_CHECKPOINT, 0, id_, 0, view_,
+                               votes);
     Log("checkpoint %" PRIu64 " stable (%d votes)", seq, votes);
     log_.erase(log_.begin(), log_.upper_bound(seq));
     ckpt_votes_.erase(ckpt_votes_.begin(), ckpt_votes_.upper_bound(seq));
@@ -736,8 +751,8 @@ class Replica {
   }
 
   void MaybeSendNewView(uint64_t w) {
-    if (PrimaryOf(w) != static_cast<uint32_t>(id_) || !in_vc_ || target_view_ != w ||
-        new_view_sent_.count(w))
+    if (PrimaryOf(w) != static_cast<uint32_t>(id_) || !in_vc_ ||
+        target_view_ != w || new_view_sent_.count(w))
       return;
     const auto& votes = vc_msgs_[w];
     if (static_cast<int>(votes.size()) < Quorum()) return;
@@ -751,7 +766,8 @@ class Replica {
       for (LogProof& p : proofs) {
         if (p.seq <= min_s) continue;
         auto it = best.find(p.seq);
-        if (it == best.end() || it->second.view < p.view) best[p.seq] = std::move(p);
+        if (it == best.end() || it->second.view < p.view)
+          best[p.seq] = std::move(p);
       }
     }
     const uint64_t max_s = best.empty() ? min_s : best.rbegin()->first;
@@ -774,16 +790,16 @@ class Replica {
     nv.aux = votes.size();
     nv.payload = EncodeProofs(proposals);
     // viewchange_manager.cpp: SendNewViewMsg.
-    ResdbTraceNewViewSent(Ptr(&nv), max_s, RESDB_TRACE_TYPE_NEWVIEW, id_, id_, 0,
-                          w, votes.size());
+    ResdbTraceNewViewSent(Ptr(&nv), max_s, RESDB_TRACE_TYPE_NEWVIEW, id_, id_,
+                          0, w, votes.size());
     for (const LogProof& p : proposals) {
-      ResdbTracePrePrepareSent(Ptr(&nv), p.seq, RESDB_TRACE_TYPE_PRE_PREPARE, id_,
-                               id_, 0, w, DigestPrefixU64(p.digest));
+      ResdbTracePrePrepareSent(Ptr(&nv), p.seq, RESDB_TRACE_TYPE_PRE_PREPARE,
+                               id_, id_, 0, w, DigestPrefixU64(p.digest));
     }
     std::fprintf(stderr,
-                 "replica %d: NEWVIEW %" PRIu64 " (%zu votes, seqs %" PRIu64
-                 "..%" PRIu64 ")\n",
-                 id_, w, votes.size(), min_s + 1, max_s);
+                 "replica %d: NEWVIEW %" PRIu64 " (%zu votes, stable %" PRIu64
+                 ", %zu seqs re-proposed, up to %" PRIu64 ")\n",
+                 id_, w, votes.size(), min_s, proposals.size(), max_s);
     Broadcast(nv);
   }
 
@@ -815,13 +831,15 @@ class Replica {
     ResdbTraceNewViewInstalled(Ptr(&m), next_seq_, RESDB_TRACE_TYPE_NEWVIEW,
                                m.sender, id_, 0, w, PrimaryOf(w));
     std::fprintf(stderr,
-                 "replica %d: installed view %" PRIu64 " (primary %u, next seq %" PRIu64
-                 ", stable %" PRIu64 "/%" PRIu64 ")\n",
+                 "replica %d: installed view %" PRIu64
+                 " (primary %u, next seq %" PRIu64 ", stable %" PRIu64
+                 "/%" PRIu64 ")\n",
                  id_, w, PrimaryOf(w), next_seq_, stable_, min_s);
     for (LogProof& p : proposals) {
       if (p.seq <= stable_) continue;
       std::vector<ClientReq> batch;
-      if (!DecodeBatch(p.batch, &batch) || ComputeDigest(p.batch) != p.digest) continue;
+      if (!DecodeBatch(p.batch, &batch) || ComputeDigest(p.batch) != p.digest)
+        continue;
       AcceptProposal(m, p.seq, w, p.digest, p.batch, std::move(batch));
     }
     for (auto it = vc_msgs_.begin(); it != vc_msgs_.end() && it->first <= w;)
@@ -860,8 +878,8 @@ class Replica {
                   "id=%d view=%" PRIu64 " primary=%u last_exec=%" PRIu64
                   " stable_checkpoint=%" PRIu64 " executed_txns=%" PRIu64
                   " in_view_change=%d stalled=%d exit=%s\n",
-                  id_, view_, PrimaryOf(view_), last_exec_, stable_, executed_txns_,
-                  in_vc_ ? 1 : 0, stalled_ ? 1 : 0, why);
+                  id_, view_, PrimaryOf(view_), last_exec_, stable_,
+                  executed_txns_, in_vc_ ? 1 : 0, stalled_ ? 1 : 0, why);
     std::fprintf(stderr, "replica %d: %s", id_, status);
     if (!log_path_.empty()) {
       FILE* s = std::fopen((log_path_ + ".status").c_str(), "w");
@@ -903,7 +921,7 @@ class Replica {
   Digest state_digest_{};
   std::map<uint64_t, Entry> log_;
   std::map<Key, std::pair<uint64_t, std::string>> results_;  // -> (seq, result)
-  std::map<Key, std::pair<ClientReq, int64_t>> pending_;     // -> (req, deadline)
+  std::map<Key, std::pair<ClientReq, int64_t>> pending_;  // -> (req, deadline)
   std::deque<ClientReq> propose_q_;
   std::set<Key> queued_, assigned_;
   std::map<uint64_t, std::map<uint32_t, Digest>> ckpt_votes_;
@@ -933,7 +951,8 @@ int main(int argc, char** argv) {
   }
   Faults faults;
   if (!ParseFaults(absl::GetFlag(FLAGS_fault), &faults)) {
-    std::fprintf(stderr, "bad --fault=%s\n", absl::GetFlag(FLAGS_fault).c_str());
+    std::fprintf(stderr, "bad --fault=%s\n",
+                 absl::GetFlag(FLAGS_fault).c_str());
     return 2;
   }
   struct sigaction sa {};
@@ -946,8 +965,8 @@ int main(int argc, char** argv) {
   Replica r(id, n, absl::GetFlag(FLAGS_base_port),
             absl::GetFlag(FLAGS_checkpoint_interval),
             absl::GetFlag(FLAGS_view_change_timeout_ms),
-            absl::GetFlag(FLAGS_batch_size), faults, absl::GetFlag(FLAGS_log_file),
-            absl::GetFlag(FLAGS_verbose));
+            absl::GetFlag(FLAGS_batch_size), faults,
+            absl::GetFlag(FLAGS_log_file), absl::GetFlag(FLAGS_verbose));
   if (!r.Start()) return 3;
   return r.Run();
 }

@@ -99,7 +99,8 @@ Digest ComputeDigest(std::string_view data) {
       h *= 0x100000001b3ULL;
     }
     h = Mix(h ^ data.size());
-    for (int i = 0; i < 8; ++i) d[lane * 8 + i] = static_cast<uint8_t>(h >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+      d[lane * 8 + i] = static_cast<uint8_t>(h >> (8 * i));
   }
   return d;
 }
@@ -301,7 +302,8 @@ void Outbox::Send(std::string frame) {
   std::lock_guard<std::mutex> l(mu_);
   if (stop_) return;
   if (queue_.size() >= kMaxQueued) queue_.pop_front();  // peer unreachable
-  queue_.emplace_back(MonoNs() + int64_t{delay_ms_} * 1000000, std::move(frame));
+  queue_.emplace_back(MonoNs() + int64_t{delay_ms_} * 1000000,
+                      std::move(frame));
   cv_.notify_one();
 }
 
@@ -319,7 +321,8 @@ void Outbox::Run() {
       int fd = ConnectLoopback(port_);
       l.lock();
       if (fd < 0) {
-        cv_.wait_for(l, std::chrono::milliseconds(50), [this] { return stop_; });
+        cv_.wait_for(l, std::chrono::milliseconds(50),
+                     [this] { return stop_; });
         continue;
       }
       fd_ = fd;
@@ -332,7 +335,8 @@ void Outbox::Run() {
     }
     // Write everything due in one go (outside the lock).
     std::string out;
-    while (!queue_.empty() && queue_.front().first <= now && out.size() < (1u << 20)) {
+    while (!queue_.empty() && queue_.front().first <= now &&
+           out.size() < (1u << 20)) {
       out += queue_.front().second;
       queue_.pop_front();
     }

@@ -18,7 +18,6 @@
 #include <thread>
 #include <vector>
 
-
 namespace resdb_trace::demo {
 
 using Digest = std::array<uint8_t, 32>;
