@@ -32,18 +32,6 @@ std::string ExePath(int pid) {
   return ec ? std::string() : target.string();
 }
 
-int64_t NowWallNs() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-uint64_t NowMonoNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
 v1::AttachStatus ToProto(HookAttachState state) {
   switch (state) {
     case HookAttachState::kAttached:
@@ -87,7 +75,7 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Create(
   }
 
   std::unique_ptr<Collector> c(new Collector(options));
-  c->start_wall_ns_ = NowWallNs();
+  c->start_wall_ns_ = RealtimeNowNs();
   BpfTracer::Options topt;
   topt.ringbuf_bytes = options.ringbuf_bytes;
   ASSIGN_OR_RETURN(c->tracer_, BpfTracer::Create(topt));
@@ -158,7 +146,7 @@ void Collector::ReaderLoop() {
   std::vector<EventPtr> batch;
   batch.reserve(4096);
   int poll_ms = 1;
-  uint64_t next_housekeeping = NowMonoNs();
+  uint64_t next_housekeeping = static_cast<uint64_t>(MonotonicNowNs());
   auto on_record = [&](const resdb_trace_record& record) {
     records_read_.fetch_add(1, std::memory_order_relaxed);
     decoded.clear();
@@ -196,7 +184,7 @@ void Collector::ReaderLoop() {
     } else {
       poll_ms = std::min(poll_ms * 2, std::max(1, options_.max_poll_ms));
     }
-    const uint64_t now = NowMonoNs();
+    const uint64_t now = static_cast<uint64_t>(MonotonicNowNs());
     if (now >= next_housekeeping || last_round) {
       Housekeeping(&batch);
       next_housekeeping = now + kHousekeepingNs;
@@ -233,7 +221,7 @@ void Collector::Housekeeping(std::vector<EventPtr>* batch) {
 
 v1::Stats Collector::Stats() const {
   v1::Stats stats;
-  *stats.mutable_time() = MonotonicToWallClock::NsToTimestamp(NowWallNs());
+  *stats.mutable_time() = MonotonicToWallClock::NsToTimestamp(RealtimeNowNs());
   *stats.mutable_start_time() =
       MonotonicToWallClock::NsToTimestamp(start_wall_ns_);
   Counters counters;

@@ -32,12 +32,6 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(code, std::string(s.message()));
 }
 
-int64_t NowWallNs() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
 }  // namespace
 
 TraceService::TraceService(Collector* collector, TraceServiceOptions options)
@@ -94,7 +88,7 @@ grpc::Status TraceService::Subscribe(
   Live live;
   live.peer = context->peer();
   live.client_name = request->client_name();
-  live.subscribed_at_ns = NowWallNs();
+  live.subscribed_at_ns = RealtimeNowNs();
   live.subscription = &*sub;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -130,7 +124,7 @@ grpc::Status TraceService::Subscribe(
       loss->set_malformed(malformed_now - malformed_seen);
       malformed_seen = malformed_now;
       *notice->mutable_time() =
-          MonotonicToWallClock::NsToTimestamp(NowWallNs());
+          MonotonicToWallClock::NsToTimestamp(RealtimeNowNs());
       ringbuf_seen = ringbuf_now;
     }
     for (const EventPtr& e : events) *batch.add_events() = *e;

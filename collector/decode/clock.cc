@@ -17,6 +17,9 @@ int64_t ReadClock(clockid_t id) {
 
 }  // namespace
 
+int64_t RealtimeNowNs() { return ReadClock(CLOCK_REALTIME); }
+int64_t MonotonicNowNs() { return ReadClock(CLOCK_MONOTONIC); }
+
 ClockSource ClockSource::System() {
   return ClockSource{[] { return ReadClock(CLOCK_REALTIME); },
                      [] { return ReadClock(CLOCK_MONOTONIC); }};

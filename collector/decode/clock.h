@@ -26,6 +26,11 @@ struct ClockSource {
   static ClockSource System();
 };
 
+// clock_gettime(CLOCK_REALTIME) in ns since the Unix epoch.
+int64_t RealtimeNowNs();
+// clock_gettime(CLOCK_MONOTONIC) in ns.
+int64_t MonotonicNowNs();
+
 // Converts CLOCK_MONOTONIC ns (as bpf_ktime_get_ns() returns them) to wall
 // time. Conversions are thread-safe and lock-free; Refresh() may run
 // concurrently with them.
