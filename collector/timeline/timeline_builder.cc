@@ -1,0 +1,1100 @@
+#include "collector/timeline/timeline_builder.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace resdb_trace::collector {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr size_t kMaxPendingClients = 1 << 16;
+constexpr size_t kSafetyWindow = 1 << 16;  // seqs remembered for checks
+
+bool IsClientSide(v1::EventType t) {
+  return t == v1::EVENT_TYPE_CLIENT_BATCH_SENT ||
+         t == v1::EVENT_TYPE_REPLY_TO_CLIENT || t == v1::EVENT_TYPE_USER_EVENT;
+}
+
+bool IsReceived(v1::EventType t) {
+  return t == v1::EVENT_TYPE_PRE_PREPARE_RECEIVED ||
+         t == v1::EVENT_TYPE_PREPARE_RECEIVED ||
+         t == v1::EVENT_TYPE_COMMIT_RECEIVED;
+}
+
+// The send a receipt proves.
+v1::EventType SentFor(v1::EventType received) {
+  switch (received) {
+    case v1::EVENT_TYPE_PRE_PREPARE_RECEIVED:
+      return v1::EVENT_TYPE_PRE_PREPARE_SENT;
+    case v1::EVENT_TYPE_PREPARE_RECEIVED:
+      return v1::EVENT_TYPE_PREPARE_SENT;
+    default:
+      return v1::EVENT_TYPE_COMMIT_SENT;
+  }
+}
+
+bool ViewsMatch(const std::optional<uint64_t>& a,
+                const std::optional<uint64_t>& b) {
+  return !a || !b || *a == *b;
+}
+
+google::protobuf::Timestamp WallTime(int64_t unix_ns) {
+  return TimeUtil::NanosecondsToTimestamp(unix_ns);
+}
+
+// The per-replica progress chain, in order; index 0 stands for either kind
+// of pre-prepare.
+constexpr v1::EventType kChain[] = {
+    v1::EVENT_TYPE_PRE_PREPARE_RECEIVED, v1::EVENT_TYPE_PREPARED,
+    v1::EVENT_TYPE_COMMITTED,            v1::EVENT_TYPE_EXECUTE_START,
+    v1::EVENT_TYPE_EXECUTE_END,          v1::EVENT_TYPE_REPLY_SENT,
+};
+constexpr int kChainLen = sizeof(kChain) / sizeof(kChain[0]);
+constexpr int kChainExecuteEnd = 4;
+constexpr int kChainReply = 5;
+
+}  // namespace
+
+TimelineBuilder::TimelineBuilder(TimelineOptions options, Sink sink)
+    : options_(options), sink_(std::move(sink)) {}
+
+TimelineBuilder::~TimelineBuilder() = default;
+
+void TimelineBuilder::Add(const v1::Event& event) {
+  absl::MutexLock lock(&mu_);
+  AddLocked(event);
+}
+
+void TimelineBuilder::AddDropped(uint64_t n) {
+  if (n == 0) return;
+  absl::MutexLock lock(&mu_);
+  stats_.set_events_dropped(stats_.events_dropped() + n);
+}
+
+void TimelineBuilder::NoteLoss(uint64_t events) {
+  if (events == 0) return;
+  absl::MutexLock lock(&mu_);
+  for (auto& [seq, open] : open_) open.losses = true;
+}
+
+uint32_t TimelineBuilder::F() const {
+  if (options_.f != 0) return options_.f;
+  size_t n = 0;
+  for (const auto& [id, r] : replicas_) n += r.is_proxy_only ? 0 : 1;
+  return n == 0 ? 0 : static_cast<uint32_t>((n - 1) / 3);
+}
+
+size_t TimelineBuilder::LiveReplicas() const {
+  size_t n = 0;
+  for (const auto& [id, r] : replicas_) n += (!r.is_proxy_only && r.alive);
+  return n;
+}
+
+void TimelineBuilder::AddLocked(const v1::Event& e) {
+  stats_.set_events(stats_.events() + 1);
+  switch (e.event_case()) {
+    case v1::Event::kProcessExited: {
+      auto it = pid_to_replica_.find(e.process_exited().pid());
+      if (it != pid_to_replica_.end()) {
+        auto r = replicas_.find(it->second);
+        if (r != replicas_.end() && r->second.pid == it->first) {
+          r->second.alive = false;
+        }
+        pid_to_replica_.erase(it);
+      }
+      return;
+    }
+    case v1::Event::kLossNotice: {
+      const auto& l = e.loss_notice();
+      if (l.subscriber_dropped() + l.ringbuf_dropped() + l.malformed() > 0) {
+        for (auto& [seq, open] : open_) open.losses = true;
+      }
+      return;
+    }
+    default:
+      break;
+  }
+  std::optional<StageFields> s = ExtractStage(e);
+  const uint32_t rid = e.replica_id();
+  if (!s || rid == 0 || s->type == v1::EVENT_TYPE_USER_EVENT) {
+    stats_.set_events_ignored(stats_.events_ignored() + 1);
+    return;
+  }
+  Replica& r = replicas_[rid];
+  if (r.pid != e.process().pid()) {
+    if (r.pid != 0) pid_to_replica_.erase(r.pid);
+    r.pid = e.process().pid();
+  }
+  r.alive = true;
+  pid_to_replica_[r.pid] = rid;
+  if (!IsClientSide(s->type)) r.is_proxy_only = false;
+  last_t_ = std::max<int64_t>(last_t_, static_cast<int64_t>(e.ktime_ns()));
+
+  switch (s->type) {
+    case v1::EVENT_TYPE_VIEW_CHANGE_STARTED:
+    case v1::EVENT_TYPE_VIEW_CHANGE_RECEIVED:
+    case v1::EVENT_TYPE_NEW_VIEW_SENT:
+    case v1::EVENT_TYPE_NEW_VIEW_INSTALLED:
+      AddViewChange(e, *s);
+      return;
+    case v1::EVENT_TYPE_CHECKPOINT_SENT:
+    case v1::EVENT_TYPE_CHECKPOINT_RECEIVED:
+    case v1::EVENT_TYPE_CHECKPOINT_STABLE:
+      stats_.set_events_ignored(stats_.events_ignored() + 1);
+      return;
+    case v1::EVENT_TYPE_CLIENT_BATCH_SENT: {
+      traced_proxies_[s->proxy_id] = rid;
+      if (!s->digest) return;
+      if (pending_count_ >= kMaxPendingClients) {
+        // Bounded: forget the oldest waiting request of the fullest key.
+        auto oldest = pending_clients_.begin();
+        oldest->second.pop_front();
+        if (oldest->second.empty()) pending_clients_.erase(oldest);
+        --pending_count_;
+      }
+      pending_clients_[{s->proxy_id, *s->digest}].push_back(
+          {s->seq, static_cast<int64_t>(e.ktime_ns()), rid});
+      ++pending_count_;
+      return;
+    }
+    default:
+      AddStage(e, *s);
+  }
+}
+
+TimelineBuilder::Open& TimelineBuilder::OpenFor(uint64_t seq, int64_t t,
+                                                int64_t wall_ns) {
+  auto it = open_.find(seq);
+  if (it != open_.end()) return it->second;
+  while (open_.size() >= options_.max_open && !open_.empty()) {
+    // Evict the oldest open timeline.
+    auto oldest = std::min_element(
+        open_.begin(), open_.end(), [](const auto& a, const auto& b) {
+          return a.second.first_t < b.second.first_t;
+        });
+    Close(oldest->first, v1::TIMELINE_STATE_EVICTED);
+  }
+  Open& o = open_[seq];
+  o.seq = seq;
+  o.first_t = t;
+  o.first_wall_ns = wall_ns;
+  o.last_t = t;
+  return o;
+}
+
+void TimelineBuilder::AddStage(const v1::Event& e, const StageFields& s) {
+  const int64_t t = static_cast<int64_t>(e.ktime_ns());
+  const int64_t wall = TimeUtil::TimestampToNanoseconds(e.time());
+  const uint32_t rid = e.replica_id();
+  CheckAnomalies(e, s);
+  if (s.view) current_view_ = std::max(current_view_, *s.view);
+
+  Open& o = OpenFor(s.seq, t, wall);
+  o.last_t = std::max(o.last_t, t);
+  if (t < o.first_t) {
+    o.first_t = t;
+    o.first_wall_ns = wall;
+  }
+  ++o.events;
+
+  if (s.type == v1::EVENT_TYPE_REPLY_TO_CLIENT) {
+    RequestLink* link = nullptr;
+    for (RequestLink& q : o.requests) {
+      if (q.proxy_id == s.proxy_id && !q.replied_t) {
+        link = &q;
+        break;
+      }
+    }
+    if (link == nullptr) {
+      o.requests.push_back({});
+      link = &o.requests.back();
+      link->proxy_id = s.proxy_id;
+    }
+    link->replied_t = t;
+    link->matching = s.aux;
+    link->proxy_replica = rid;
+    UpdateCompletion(o, t);
+    return;
+  }
+
+  if (s.type == v1::EVENT_TYPE_REQUEST_RECEIVED) {
+    RequestLink link;
+    link.proxy_id = s.proxy_id;
+    link.digest = s.digest;
+    if (s.digest) {
+      auto p = pending_clients_.find({s.proxy_id, *s.digest});
+      if (p != pending_clients_.end()) {
+        const PendingClient c = p->second.front();
+        p->second.pop_front();
+        if (p->second.empty()) pending_clients_.erase(p);
+        --pending_count_;
+        link.local_id = c.local_id;
+        link.sent_t = c.t;
+        link.proxy_replica = c.proxy_replica;
+        if (c.t < o.first_t) {
+          // The request was sent before the first replica event: keep
+          // offset 0 at the first replica event, the send is negative.
+        }
+      }
+    }
+    o.requests.push_back(link);
+  }
+
+  if (s.type == v1::EVENT_TYPE_PRE_PREPARE_SENT && s.view) {
+    view_primary_[*s.view] = rid;
+  }
+
+  Mark m;
+  m.type = s.type;
+  m.t = t;
+  m.wall_ns = wall;
+  if (IsReceived(s.type)) m.peer = s.sender;
+  m.view = s.view;
+  m.digest = s.digest;
+  m.event_id = e.event_id();
+  ReplicaMarks& lane = o.replicas[rid];
+  lane.pid = e.process().pid();
+  lane.marks.push_back(m);
+
+  if (s.type == v1::EVENT_TYPE_EXECUTE_END) {
+    Replica& r = replicas_[rid];
+    r.max_executed = std::max(r.max_executed.value_or(0), s.seq);
+    NoteProgress(t, s.seq);
+  }
+  if (s.type == v1::EVENT_TYPE_REPLY_SENT) {
+    Replica& r = replicas_[rid];
+    r.max_replied = std::max(r.max_replied.value_or(0), s.seq);
+  }
+  if (s.type == v1::EVENT_TYPE_REPLY_SENT ||
+      s.type == v1::EVENT_TYPE_EXECUTE_END) {
+    UpdateCompletion(o, t);
+  }
+}
+
+void TimelineBuilder::UpdateCompletion(Open& o, int64_t t) {
+  bool done = true;
+  for (const auto& [id, r] : replicas_) {
+    if (r.is_proxy_only || !r.alive) continue;
+    auto lane = o.replicas.find(id);
+    if (lane == o.replicas.end()) {
+      done = false;
+      break;
+    }
+    const auto& marks = lane->second.marks;
+    if (std::none_of(marks.begin(), marks.end(), [](const Mark& m) {
+          return m.type == v1::EVENT_TYPE_REPLY_SENT;
+        })) {
+      done = false;
+      break;
+    }
+  }
+  if (done) {
+    for (const RequestLink& q : o.requests) {
+      if (traced_proxies_.count(q.proxy_id) && !q.replied_t) {
+        done = false;
+        break;
+      }
+    }
+  }
+  if (!done) {
+    o.complete_since.reset();
+  } else if (!o.complete_since) {
+    o.complete_since = t;
+  }
+}
+
+void TimelineBuilder::CheckAnomalies(const v1::Event& e, const StageFields& s) {
+  if (!s.digest) return;
+  v1::AnomalyClaim claim;
+  claim.set_replica_id(e.replica_id());
+  if (s.view) claim.set_view(*s.view);
+  claim.set_digest_prefix(*s.digest);
+  claim.set_event_id(e.event_id());
+  auto report = [&](v1::Anomaly::Kind kind, const v1::AnomalyClaim& first,
+                    const std::string& what) {
+    v1::Anomaly a;
+    a.set_kind(kind);
+    a.set_seq(s.seq);
+    *a.add_claims() = first;
+    *a.add_claims() = claim;
+    *a.mutable_time() = e.time();
+    a.set_description(absl::StrFormat(
+        "%s for seq %d: replica %d has digest %016x, replica %d has %016x",
+        what, s.seq, first.replica_id(), first.digest_prefix(),
+        claim.replica_id(), claim.digest_prefix()));
+    anomalies_.push_back(a);
+    while (anomalies_.size() > options_.retained_episodes) {
+      anomalies_.pop_front();
+    }
+    stats_.set_anomalies(stats_.anomalies() + 1);
+    v1::TimelineUpdate u;
+    *u.mutable_anomaly() = std::move(a);
+    Emit(std::move(u));
+  };
+  if (s.type == v1::EVENT_TYPE_COMMITTED) {
+    auto [it, inserted] = committed_digest_.try_emplace(s.seq, 0, claim);
+    if (!inserted && it->second.second.digest_prefix() != *s.digest &&
+        it->second.first == 0) {
+      it->second.first = 1;  // report each seq once
+      report(v1::Anomaly::KIND_CONFLICTING_COMMIT, it->second.second,
+             "two different digests committed");
+    }
+    while (committed_digest_.size() > kSafetyWindow) {
+      committed_digest_.erase(committed_digest_.begin());
+    }
+  } else if ((s.type == v1::EVENT_TYPE_PRE_PREPARE_SENT ||
+              s.type == v1::EVENT_TYPE_PRE_PREPARE_RECEIVED) &&
+             s.view) {
+    auto [it, inserted] =
+        proposed_digest_.try_emplace({*s.view, s.seq}, 0, claim);
+    if (!inserted && it->second.second.digest_prefix() != *s.digest &&
+        it->second.first == 0) {
+      it->second.first = 1;
+      report(v1::Anomaly::KIND_CONFLICTING_PRE_PREPARE, it->second.second,
+             absl::StrFormat("two different pre-prepares in view %d", *s.view));
+    }
+    while (proposed_digest_.size() > kSafetyWindow) {
+      proposed_digest_.erase(proposed_digest_.begin());
+    }
+  }
+}
+
+void TimelineBuilder::NoteProgress(int64_t t, uint64_t seq) {
+  last_progress_t_ = t;
+  last_progress_seq_ = seq;
+  if (episode_ && episode_->installed_t && t > *episode_->installed_t) {
+    v1::ViewChangeEpisode& p = episode_->proto;
+    p.set_first_seq_after(seq);
+    if (episode_->last_progress_t > 0) {
+      p.set_no_progress_ns(t - episode_->last_progress_t);
+    }
+    FinishEpisode(t);
+  }
+}
+
+void TimelineBuilder::AddViewChange(const v1::Event& e, const StageFields& s) {
+  const int64_t t = static_cast<int64_t>(e.ktime_ns());
+  const uint32_t rid = e.replica_id();
+  const uint64_t v = s.view.value_or(0);
+  const bool stale = s.view && v <= current_view_;
+  if (!episode_) {
+    // A vote or install for a view already in effect is a straggler of a
+    // finished episode, not a new one.
+    if (stale) {
+      stats_.set_events_ignored(stats_.events_ignored() + 1);
+      return;
+    }
+    Episode ep;
+    ep.start_t = t;
+    ep.last_progress_t = last_progress_t_;
+    ep.proto.set_id(next_episode_id_++);
+    ep.proto.set_old_view(current_view_);
+    *ep.proto.mutable_start_time() = e.time();
+    auto op = view_primary_.find(current_view_);
+    if (op != view_primary_.end()) ep.proto.set_old_primary(op->second);
+    if (last_progress_seq_ != 0) {
+      ep.proto.set_last_seq_before(last_progress_seq_);
+    }
+    episode_ = std::move(ep);
+    stats_.set_view_changes(stats_.view_changes() + 1);
+    EmitEpisode();
+  }
+  Episode& ep = *episode_;
+  v1::ViewChangeEpisode& p = ep.proto;
+  if (s.view &&
+      std::find(p.attempted_views().begin(), p.attempted_views().end(), v) ==
+          p.attempted_views().end() &&
+      s.type != v1::EVENT_TYPE_NEW_VIEW_INSTALLED) {
+    p.add_attempted_views(v);
+    std::sort(p.mutable_attempted_views()->begin(),
+              p.mutable_attempted_views()->end());
+  }
+  v1::ReplicaViewChange& rv = ep.replicas[rid];
+  rv.set_replica_id(rid);
+  const int64_t off = t - ep.start_t;
+  switch (s.type) {
+    case v1::EVENT_TYPE_VIEW_CHANGE_STARTED:
+      if (!rv.has_started_offset_ns()) rv.set_started_offset_ns(off);
+      if (s.view) rv.set_voted_view(v);
+      if (!ep.any_vote_received) {
+        bool listed = false;
+        for (uint32_t id : p.triggered_by()) listed |= id == rid;
+        if (!listed) p.add_triggered_by(rid);
+      }
+      break;
+    case v1::EVENT_TYPE_VIEW_CHANGE_RECEIVED:
+      ep.any_vote_received = true;
+      rv.add_votes_from(s.sender);
+      break;
+    case v1::EVENT_TYPE_NEW_VIEW_SENT:
+      if (!p.has_new_view_sent_offset_ns()) p.set_new_view_sent_offset_ns(off);
+      p.set_new_primary(rid);
+      break;
+    case v1::EVENT_TYPE_NEW_VIEW_INSTALLED: {
+      if (!rv.has_installed_offset_ns()) rv.set_installed_offset_ns(off);
+      current_view_ = std::max(current_view_, v);
+      std::set<uint32_t>& by = ep.installed_by[v];
+      by.insert(rid);
+      if (!ep.installed_t && by.size() >= 2 * F() + 1) {
+        ep.installed_t = t;
+        p.set_new_view(v);
+        p.set_installed_offset_ns(off);
+        if (s.aux != 0) p.set_new_primary(static_cast<uint32_t>(s.aux));
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void TimelineBuilder::EmitEpisode() {
+  if (!episode_) return;
+  v1::TimelineUpdate u;
+  v1::ViewChangeEpisode* p = u.mutable_view_change();
+  *p = episode_->proto;
+  p->clear_replicas();
+  for (const auto& [id, rv] : episode_->replicas) *p->add_replicas() = rv;
+  Emit(std::move(u));
+}
+
+void TimelineBuilder::FinishEpisode(int64_t now) {
+  (void)now;
+  if (!episode_) return;
+  episode_->proto.set_finished(true);
+  EmitEpisode();
+  v1::ViewChangeEpisode p = episode_->proto;
+  p.clear_replicas();
+  for (const auto& [id, rv] : episode_->replicas) *p.add_replicas() = rv;
+  episodes_.push_back(std::move(p));
+  while (episodes_.size() > options_.retained_episodes) episodes_.pop_front();
+  episode_.reset();
+}
+
+void TimelineBuilder::Emit(v1::TimelineUpdate update) {
+  if (sink_) sink_(update);
+}
+
+void TimelineBuilder::Advance(int64_t now) {
+  absl::MutexLock lock(&mu_);
+  const int64_t linger = absl::ToInt64Nanoseconds(options_.linger);
+  const int64_t idle = absl::ToInt64Nanoseconds(options_.idle_timeout);
+  const int64_t max_age = absl::ToInt64Nanoseconds(options_.max_age);
+  std::vector<uint64_t> due;
+  for (const auto& [seq, o] : open_) {
+    if ((o.complete_since && now - *o.complete_since >= linger) ||
+        now - o.last_t >= idle || now - o.first_t >= max_age) {
+      due.push_back(seq);
+    }
+  }
+  for (uint64_t seq : due) Close(seq, v1::TIMELINE_STATE_UNSPECIFIED);
+
+  const int64_t link_timeout =
+      absl::ToInt64Nanoseconds(options_.request_link_timeout);
+  for (auto it = pending_clients_.begin(); it != pending_clients_.end();) {
+    auto& q = it->second;
+    while (!q.empty() && now - q.front().t >= link_timeout) {
+      q.pop_front();
+      --pending_count_;
+    }
+    it = q.empty() ? pending_clients_.erase(it) : std::next(it);
+  }
+  if (episode_ && now - episode_->start_t >=
+                      absl::ToInt64Nanoseconds(options_.episode_timeout)) {
+    FinishEpisode(now);
+  }
+}
+
+void TimelineBuilder::Flush() {
+  absl::MutexLock lock(&mu_);
+  while (!open_.empty()) {
+    Close(open_.begin()->first, v1::TIMELINE_STATE_UNSPECIFIED);
+  }
+  if (episode_) FinishEpisode(last_t_);
+}
+
+void TimelineBuilder::Close(uint64_t seq, v1::TimelineState forced) {
+  auto it = open_.find(seq);
+  if (it == open_.end()) return;
+  auto tl = std::make_shared<v1::Timeline>(Render(it->second, true, forced));
+  open_.erase(it);
+  switch (tl->state()) {
+    case v1::TIMELINE_STATE_COMPLETE:
+      stats_.set_complete(stats_.complete() + 1);
+      break;
+    case v1::TIMELINE_STATE_EVICTED:
+      stats_.set_evicted(stats_.evicted() + 1);
+      break;
+    default:
+      stats_.set_incomplete(stats_.incomplete() + 1);
+  }
+  std::shared_ptr<const v1::Timeline> ctl = tl;
+  closed_.push_back(ctl);
+  by_seq_[ctl->seq()] = ctl;
+  for (const v1::ClientRequest& q : ctl->requests()) {
+    if (q.has_local_id()) by_request_[{q.proxy_id(), q.local_id()}] = seq;
+    if (q.has_digest_prefix()) by_digest_[q.digest_prefix()] = seq;
+  }
+  if (ctl->has_digest_prefix()) by_digest_[ctl->digest_prefix()] = seq;
+  while (closed_.size() > options_.retained) {
+    const std::shared_ptr<const v1::Timeline>& old = closed_.front();
+    auto s = by_seq_.find(old->seq());
+    if (s != by_seq_.end() && s->second == old) by_seq_.erase(s);
+    for (const v1::ClientRequest& q : old->requests()) {
+      auto r = by_request_.find({q.proxy_id(), q.local_id()});
+      if (r != by_request_.end() && r->second == old->seq()) {
+        by_request_.erase(r);
+      }
+      auto d = by_digest_.find(q.digest_prefix());
+      if (d != by_digest_.end() && d->second == old->seq()) by_digest_.erase(d);
+    }
+    auto d = by_digest_.find(old->digest_prefix());
+    if (d != by_digest_.end() && d->second == old->seq()) by_digest_.erase(d);
+    closed_.pop_front();
+  }
+  v1::TimelineUpdate u;
+  *u.mutable_timeline() = *ctl;
+  Emit(std::move(u));
+}
+
+v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
+                                     v1::TimelineState forced) const {
+  v1::Timeline tl;
+  const uint32_t f = F();
+  const size_t quorum = 2 * f + 1;
+  tl.set_seq(o.seq);
+  tl.set_f(f);
+  *tl.mutable_start_time() = WallTime(o.first_wall_ns);
+  tl.set_duration_ns(o.last_t - o.first_t);
+  auto off = [&](int64_t t) { return t - o.first_t; };
+
+  // Sorted copies of the lanes.
+  std::map<uint32_t, std::vector<Mark>> lanes;
+  for (const auto& [id, lane] : o.replicas) {
+    std::vector<Mark> marks = lane.marks;
+    std::stable_sort(marks.begin(), marks.end(),
+                     [](const Mark& a, const Mark& b) { return a.t < b.t; });
+    lanes[id] = std::move(marks);
+  }
+
+  // The view and digest the instance committed with (or was proposed in).
+  std::optional<uint64_t> view;
+  std::optional<uint64_t> digest;
+  std::set<uint64_t> views;
+  for (const auto& [id, marks] : lanes) {
+    for (const Mark& m : marks) {
+      if (m.type == v1::EVENT_TYPE_COMMITTED && !view && m.view) {
+        view = m.view;
+        digest = m.digest;
+      }
+      if ((m.type == v1::EVENT_TYPE_PRE_PREPARE_SENT ||
+           m.type == v1::EVENT_TYPE_PRE_PREPARE_RECEIVED) &&
+          m.view) {
+        views.insert(*m.view);
+      }
+    }
+  }
+  if (!view && !views.empty()) view = *views.rbegin();
+  for (uint64_t v : views) tl.add_views(v);
+  tl.set_view(view.value_or(0));
+  auto in_view = [&](const Mark& m) { return ViewsMatch(m.view, view); };
+  auto first_of = [&](const std::vector<Mark>& marks,
+                      v1::EventType type) -> const Mark* {
+    for (const Mark& m : marks) {
+      if (m.type == type && in_view(m)) return &m;
+    }
+    return nullptr;
+  };
+
+  // The primary: who sent the pre-prepare in that view.
+  std::optional<uint32_t> primary;
+  std::optional<int64_t> start_t;  // pre-prepare sent at the primary
+  for (const auto& [id, marks] : lanes) {
+    if (const Mark* m = first_of(marks, v1::EVENT_TYPE_PRE_PREPARE_SENT)) {
+      primary = id;
+      start_t = m->t;
+      if (!digest) digest = m->digest;
+    }
+  }
+  if (!primary) {
+    for (const auto& [id, marks] : lanes) {
+      const Mark* m = first_of(marks, v1::EVENT_TYPE_PRE_PREPARE_RECEIVED);
+      if (m != nullptr && m->peer) primary = *m->peer;
+      if (m != nullptr && !digest) digest = m->digest;
+    }
+  }
+  if (!start_t) {
+    for (const auto& [id, marks] : lanes) {
+      if (const Mark* m = first_of(marks, v1::EVENT_TYPE_REQUEST_RECEIVED)) {
+        start_t = m->t;
+      }
+    }
+  }
+  if (primary) tl.set_primary(*primary);
+  if (digest) tl.set_digest_prefix(*digest);
+
+  // Requests.
+  uint32_t observed = 0;
+  for (const RequestLink& q : o.requests) {
+    v1::ClientRequest* c = tl.add_requests();
+    c->set_proxy_id(q.proxy_id);
+    if (q.local_id) c->set_local_id(*q.local_id);
+    if (q.digest) c->set_digest_prefix(*q.digest);
+    if (q.sent_t) {
+      c->set_sent_offset_ns(off(*q.sent_t));
+      ++observed;
+    }
+    if (q.replied_t) {
+      c->set_replied_offset_ns(off(*q.replied_t));
+      c->set_matching_replies(q.matching);
+      ++observed;
+    }
+    if (q.sent_t && q.replied_t) c->set_latency_ns(*q.replied_t - *q.sent_t);
+  }
+
+  // Per-replica lanes, quorums and phase endpoints.
+  struct Ends {
+    std::optional<int64_t> pre_prepare, prepared, committed, exec_start,
+        exec_end, reply;
+  };
+  std::map<uint32_t, Ends> ends;
+  std::vector<v1::MissingEvent> missing;
+  auto add_missing = [&](uint32_t replica, v1::EventType type,
+                         std::optional<uint32_t> peer,
+                         v1::MissingReason reason) {
+    v1::MissingEvent me;
+    me.set_replica_id(replica);
+    me.set_type(type);
+    if (peer) me.set_peer(*peer);
+    me.set_reason(reason);
+    missing.push_back(me);
+  };
+
+  for (const auto& [id, marks] : lanes) {
+    v1::ReplicaTimeline* rt = tl.add_replicas();
+    rt->set_replica_id(id);
+    rt->set_pid(o.replicas.at(id).pid);
+    rt->set_primary(primary && *primary == id);
+    for (const Mark& m : marks) {
+      v1::StageMark* sm = rt->add_marks();
+      sm->set_type(m.type);
+      sm->set_offset_ns(off(m.t));
+      *sm->mutable_time() = WallTime(m.wall_ns);
+      if (m.peer) sm->set_peer(*m.peer);
+      if (m.view) sm->set_view(*m.view);
+      if (m.digest) sm->set_digest_prefix(*m.digest);
+      sm->set_event_id(m.event_id);
+      ++observed;
+    }
+    Ends& e = ends[id];
+    const Mark* pps = first_of(marks, v1::EVENT_TYPE_PRE_PREPARE_SENT);
+    const Mark* ppr = first_of(marks, v1::EVENT_TYPE_PRE_PREPARE_RECEIVED);
+    if (pps || ppr) {
+      e.pre_prepare = std::min(pps ? pps->t : INT64_MAX, ppr ? ppr->t : INT64_MAX);
+      rt->set_pre_prepare_offset_ns(off(*e.pre_prepare));
+    }
+    auto set_end = [&](v1::EventType type, std::optional<int64_t>* dst,
+                       void (v1::ReplicaTimeline::*setter)(int64_t)) {
+      if (const Mark* m = first_of(marks, type)) {
+        *dst = m->t;
+        (rt->*setter)(off(m->t));
+      }
+    };
+    set_end(v1::EVENT_TYPE_PREPARED, &e.prepared,
+            &v1::ReplicaTimeline::set_prepared_offset_ns);
+    set_end(v1::EVENT_TYPE_COMMITTED, &e.committed,
+            &v1::ReplicaTimeline::set_committed_offset_ns);
+    set_end(v1::EVENT_TYPE_EXECUTE_START, &e.exec_start,
+            &v1::ReplicaTimeline::set_execute_start_offset_ns);
+    set_end(v1::EVENT_TYPE_EXECUTE_END, &e.exec_end,
+            &v1::ReplicaTimeline::set_execute_end_offset_ns);
+    set_end(v1::EVENT_TYPE_REPLY_SENT, &e.reply,
+            &v1::ReplicaTimeline::set_reply_sent_offset_ns);
+
+    // Quorums: distinct senders of votes matching the state change's view
+    // and digest, in arrival order.
+    auto check_quorum = [&](v1::EventType state_type, v1::EventType vote_type,
+                      v1::EventType sent_type, v1::Phase phase,
+                      v1::Quorum* q) {
+      const Mark* state = first_of(marks, state_type);
+      if (state == nullptr) return;
+      q->set_phase(phase);
+      q->set_required(static_cast<uint32_t>(quorum));
+      q->set_state_offset_ns(off(state->t));
+      std::vector<const Mark*> votes;
+      std::set<uint32_t> seen;
+      for (const Mark& m : marks) {
+        if (m.type != vote_type || !m.peer) continue;
+        if (!ViewsMatch(m.view, state->view)) continue;
+        if (m.digest && state->digest && *m.digest != *state->digest) continue;
+        if (!seen.insert(*m.peer).second) continue;
+        votes.push_back(&m);
+      }
+      uint32_t before = 0;
+      for (const Mark* m : votes) before += m->t <= state->t;
+      q->set_votes_before_state(before);
+      for (size_t i = 0; i < votes.size(); ++i) {
+        if (i < quorum) {
+          q->add_members(*votes[i]->peer);
+        } else {
+          q->add_late(*votes[i]->peer);
+        }
+      }
+      if (before >= quorum) {
+        q->set_formed_offset_ns(off(votes[quorum - 1]->t));
+        return;
+      }
+      // Fewer votes than the quorum before the state change: the trace lost
+      // some. Name the senders whose vote this replica was never seen
+      // receiving, when their send was traced.
+      size_t short_by = quorum - before;
+      for (const auto& [sid, smarks] : lanes) {
+        if (short_by == 0) break;
+        if (seen.count(sid)) continue;
+        bool sent = false;
+        for (const Mark& sm : smarks) {
+          sent |= sm.type == sent_type && ViewsMatch(sm.view, state->view);
+        }
+        if (sent) {
+          add_missing(id, vote_type, sid, v1::MISSING_REASON_LOST);
+          --short_by;
+        }
+      }
+      for (; short_by > 0; --short_by) {
+        add_missing(id, vote_type, std::nullopt, v1::MISSING_REASON_LOST);
+      }
+    };
+    check_quorum(v1::EVENT_TYPE_PREPARED, v1::EVENT_TYPE_PREPARE_RECEIVED,
+           v1::EVENT_TYPE_PREPARE_SENT, v1::PHASE_PREPARE,
+           rt->mutable_prepare_quorum());
+    check_quorum(v1::EVENT_TYPE_COMMITTED, v1::EVENT_TYPE_COMMIT_RECEIVED,
+           v1::EVENT_TYPE_COMMIT_SENT, v1::PHASE_COMMIT,
+           rt->mutable_commit_quorum());
+    if (rt->prepare_quorum().phase() == v1::PHASE_UNSPECIFIED) {
+      rt->clear_prepare_quorum();
+    }
+    if (rt->commit_quorum().phase() == v1::PHASE_UNSPECIFIED) {
+      rt->clear_commit_quorum();
+    }
+
+    // Every receipt proves a send by a traced sender.
+    std::set<std::tuple<uint32_t, int, uint64_t>> proven;
+    for (const Mark& m : marks) {
+      if (!IsReceived(m.type) || !m.peer) continue;
+      auto sender = lanes.find(*m.peer);
+      auto known = replicas_.find(*m.peer);
+      if (known == replicas_.end() || known->second.is_proxy_only) continue;
+      const v1::EventType sent = SentFor(m.type);
+      bool found = false;
+      if (sender != lanes.end()) {
+        for (const Mark& sm : sender->second) {
+          found |= sm.type == sent && ViewsMatch(sm.view, m.view);
+        }
+      }
+      if (!found &&
+          proven.insert({*m.peer, static_cast<int>(sent), m.view.value_or(0)})
+              .second) {
+        add_missing(*m.peer, sent, std::nullopt, v1::MISSING_REASON_LOST);
+      }
+    }
+  }
+  // Two receivers can prove the same missing send: keep one. Anonymous
+  // vote shortfalls legitimately repeat (one per missing vote).
+  auto key = [](const v1::MissingEvent& m) {
+    return std::make_tuple(m.replica_id(), static_cast<int>(m.type()),
+                           m.has_peer(), m.peer(), static_cast<int>(m.reason()));
+  };
+  std::stable_sort(missing.begin(), missing.end(),
+                   [&](const auto& a, const auto& b) { return key(a) < key(b); });
+  {
+    std::vector<v1::MissingEvent> unique;
+    for (const v1::MissingEvent& m : missing) {
+      const bool vote = !m.has_peer() &&
+                        (m.type() == v1::EVENT_TYPE_PREPARE_RECEIVED ||
+                         m.type() == v1::EVENT_TYPE_COMMIT_RECEIVED);
+      if (!unique.empty() && !vote && key(unique.back()) == key(m)) continue;
+      unique.push_back(m);
+    }
+    missing.swap(unique);
+  }
+
+  // The progress chain of every replica: a later stage proves the earlier
+  // ones (LOST); a live replica that stopped short did not get there
+  // (NOT_REACHED, only once the timeline closes and something committed).
+  bool committed_anywhere = false;
+  for (const auto& [id, e] : ends) committed_anywhere |= e.committed.has_value();
+  for (const auto& [id, r] : replicas_) {
+    if (r.is_proxy_only) continue;
+    auto lane = lanes.find(id);
+    if (lane == lanes.end() && !(closing && r.alive && committed_anywhere)) {
+      continue;
+    }
+    const Ends e = lane == lanes.end() ? Ends{} : ends[id];
+    const std::optional<int64_t> have[kChainLen] = {
+        e.pre_prepare, e.prepared, e.committed, e.exec_start, e.exec_end,
+        e.reply};
+    // A stage present proves the ones before it; a later seq executed (or
+    // replied) proves this seq's stages up to that one, inclusive.
+    int highest = -1;
+    for (int i = 0; i < kChainLen; ++i) {
+      if (have[i]) highest = i;
+    }
+    int implied = -1;
+    if (r.max_executed && *r.max_executed > o.seq) implied = kChainExecuteEnd;
+    if (r.max_replied && *r.max_replied > o.seq) implied = kChainReply;
+    const bool primary_here = primary && *primary == id;
+    for (int i = 0; i < kChainLen; ++i) {
+      if (have[i]) continue;
+      v1::EventType type = kChain[i];
+      if (i == 0 && primary_here) type = v1::EVENT_TYPE_PRE_PREPARE_SENT;
+      if (i < highest || i <= implied) {
+        add_missing(id, type, std::nullopt, v1::MISSING_REASON_LOST);
+      } else if (closing && r.alive && committed_anywhere) {
+        add_missing(id, type, std::nullopt, v1::MISSING_REASON_NOT_REACHED);
+      }
+    }
+  }
+  for (const RequestLink& q : o.requests) {
+    auto proxy = traced_proxies_.find(q.proxy_id);
+    if (proxy == traced_proxies_.end()) continue;
+    auto pr = replicas_.find(proxy->second);
+    const bool proxy_alive = pr != replicas_.end() && pr->second.alive;
+    if (!q.sent_t && q.replied_t) {
+      add_missing(proxy->second, v1::EVENT_TYPE_CLIENT_BATCH_SENT, std::nullopt,
+                  v1::MISSING_REASON_LOST);
+    }
+    if (q.sent_t && !q.replied_t && closing && proxy_alive) {
+      add_missing(proxy->second, v1::EVENT_TYPE_REPLY_TO_CLIENT, std::nullopt,
+                  v1::MISSING_REASON_NOT_REACHED);
+    }
+  }
+
+  // Phase spans: per replica, then the quorum-th finisher and the straggler.
+  struct PhaseDef {
+    v1::Phase phase;
+    std::optional<int64_t> Ends::*from;
+    std::optional<int64_t> Ends::*to;
+  };
+  const PhaseDef defs[] = {
+      {v1::PHASE_PRE_PREPARE, nullptr, &Ends::pre_prepare},
+      {v1::PHASE_PREPARE, &Ends::pre_prepare, &Ends::prepared},
+      {v1::PHASE_COMMIT, &Ends::prepared, &Ends::committed},
+      {v1::PHASE_EXECUTE, &Ends::committed, &Ends::exec_end},
+      {v1::PHASE_REPLY, &Ends::exec_end, &Ends::reply},
+  };
+  for (const PhaseDef& d : defs) {
+    std::vector<v1::ReplicaDuration> durs;
+    for (const auto& [id, e] : ends) {
+      const std::optional<int64_t>& to = e.*(d.to);
+      std::optional<int64_t> from = d.from ? e.*(d.from) : start_t;
+      if (!to || !from) continue;
+      v1::ReplicaDuration rd;
+      rd.set_replica_id(id);
+      rd.set_duration_ns(*to - *from);
+      rd.set_end_offset_ns(off(*to));
+      durs.push_back(rd);
+    }
+    if (durs.empty()) continue;
+    v1::PhaseSpan* span = tl.add_phases();
+    span->set_phase(d.phase);
+    for (const auto& rd : durs) *span->add_durations() = rd;
+    std::sort(durs.begin(), durs.end(), [](const auto& a, const auto& b) {
+      return a.end_offset_ns() < b.end_offset_ns();
+    });
+    const auto& last = durs.back();
+    span->set_straggler(last.replica_id());
+    if (durs.size() >= quorum) {
+      const auto& q = durs[quorum - 1];
+      span->set_quorum_replica(q.replica_id());
+      span->set_quorum_end_offset_ns(q.end_offset_ns());
+      span->set_straggler_lag_ns(last.end_offset_ns() - q.end_offset_ns());
+    }
+  }
+
+  // Latencies: primary's pre-prepare → the quorum-th replica committed or
+  // executed.
+  auto quorum_th = [&](std::optional<int64_t> Ends::*field)
+      -> std::optional<int64_t> {
+    std::vector<int64_t> ts;
+    for (const auto& [id, e] : ends) {
+      if ((e.*field).has_value()) ts.push_back(*(e.*field));
+    }
+    if (ts.size() < quorum || quorum == 0) return std::nullopt;
+    std::sort(ts.begin(), ts.end());
+    return ts[quorum - 1];
+  };
+  if (start_t) {
+    if (auto c = quorum_th(&Ends::committed)) {
+      tl.set_commit_latency_ns(*c - *start_t);
+    }
+    if (auto x = quorum_th(&Ends::exec_end)) {
+      tl.set_execute_latency_ns(*x - *start_t);
+    }
+  }
+
+  v1::Completeness* c = tl.mutable_completeness();
+  c->set_observed(observed);
+  c->set_losses_while_open(o.losses);
+  for (auto& m : missing) *c->add_missing() = std::move(m);
+  const double total = observed + c->missing_size();
+  c->set_score(total == 0 ? 1.0 : observed / total);
+
+  if (!closing) {
+    tl.set_state(v1::TIMELINE_STATE_OPEN);
+  } else if (forced == v1::TIMELINE_STATE_EVICTED) {
+    tl.set_state(v1::TIMELINE_STATE_EVICTED);
+  } else {
+    tl.set_state(c->missing_size() == 0 ? v1::TIMELINE_STATE_COMPLETE
+                                        : v1::TIMELINE_STATE_INCOMPLETE);
+  }
+  return tl;
+}
+
+absl::StatusOr<v1::Timeline> TimelineBuilder::Get(
+    const v1::GetTimelineRequest& request) {
+  absl::MutexLock lock(&mu_);
+  std::optional<uint64_t> seq;
+  switch (request.key_case()) {
+    case v1::GetTimelineRequest::kSeq:
+      seq = request.seq();
+      break;
+    case v1::GetTimelineRequest::kRequest: {
+      const auto key = std::make_pair(request.request().proxy_id(),
+                                      request.request().local_id());
+      for (const auto& [s, o] : open_) {
+        for (const RequestLink& q : o.requests) {
+          if (q.proxy_id == key.first && q.local_id == key.second) seq = s;
+        }
+      }
+      if (!seq) {
+        auto it = by_request_.find(key);
+        if (it != by_request_.end()) seq = it->second;
+      }
+      break;
+    }
+    case v1::GetTimelineRequest::kDigestPrefix: {
+      for (const auto& [s, o] : open_) {
+        for (const RequestLink& q : o.requests) {
+          if (q.digest == request.digest_prefix()) seq = s;
+        }
+      }
+      if (!seq) {
+        auto it = by_digest_.find(request.digest_prefix());
+        if (it != by_digest_.end()) seq = it->second;
+      }
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError(
+          "GetTimelineRequest needs one of seq, request or digest_prefix");
+  }
+  if (!seq) {
+    return absl::NotFoundError(
+        "no timeline for that request: not traced, or it aged out of the "
+        "retained ring");
+  }
+  auto open = open_.find(*seq);
+  if (open != open_.end()) {
+    return Render(open->second, false, v1::TIMELINE_STATE_UNSPECIFIED);
+  }
+  auto it = by_seq_.find(*seq);
+  if (it == by_seq_.end()) {
+    return absl::NotFoundError(absl::StrFormat(
+        "no timeline for seq %d: not traced, or it aged out of the retained "
+        "ring (%d timelines)",
+        *seq, options_.retained));
+  }
+  return *it->second;
+}
+
+namespace {
+
+bool Matches(const v1::ListTimelinesRequest& r, const v1::Timeline& t) {
+  if (r.has_seq_min() && t.seq() < r.seq_min()) return false;
+  if (r.has_seq_max() && t.seq() > r.seq_max()) return false;
+  if (r.incomplete_only() && t.state() == v1::TIMELINE_STATE_COMPLETE) {
+    return false;
+  }
+  if (r.slower_than_ns() > 0 &&
+      (!t.has_execute_latency_ns() ||
+       t.execute_latency_ns() < r.slower_than_ns())) {
+    return false;
+  }
+  return true;
+}
+
+void Summarize(v1::Timeline* t) {
+  t->clear_replicas();
+  t->clear_phases();
+  t->mutable_completeness()->clear_missing();
+}
+
+}  // namespace
+
+v1::ListTimelinesResponse TimelineBuilder::List(
+    const v1::ListTimelinesRequest& request) {
+  absl::MutexLock lock(&mu_);
+  v1::ListTimelinesResponse resp;
+  const uint32_t limit = request.limit() == 0 ? 100 : request.limit();
+  uint32_t more = 0;
+  auto add = [&](v1::Timeline t) {
+    if (!Matches(request, t)) return;
+    if (static_cast<uint32_t>(resp.timelines_size()) >= limit) {
+      ++more;
+      return;
+    }
+    if (request.summary_only()) Summarize(&t);
+    *resp.add_timelines() = std::move(t);
+  };
+  if (request.include_open()) {
+    for (auto it = open_.rbegin(); it != open_.rend(); ++it) {
+      add(Render(it->second, false, v1::TIMELINE_STATE_UNSPECIFIED));
+    }
+  }
+  for (auto it = closed_.rbegin(); it != closed_.rend(); ++it) add(**it);
+  resp.set_more(more);
+  *resp.mutable_stats() = stats_;
+  resp.mutable_stats()->set_open(static_cast<uint32_t>(open_.size()));
+  resp.mutable_stats()->set_retained(static_cast<uint32_t>(closed_.size()));
+  return resp;
+}
+
+v1::ListViewChangesResponse TimelineBuilder::ListViewChanges(
+    const v1::ListViewChangesRequest& request) {
+  absl::MutexLock lock(&mu_);
+  v1::ListViewChangesResponse resp;
+  const uint32_t limit = request.limit() == 0 ? 100 : request.limit();
+  if (episode_) {
+    v1::ViewChangeEpisode* p = resp.add_episodes();
+    *p = episode_->proto;
+    p->clear_replicas();
+    for (const auto& [id, rv] : episode_->replicas) *p->add_replicas() = rv;
+  }
+  for (auto it = episodes_.rbegin();
+       it != episodes_.rend() &&
+       static_cast<uint32_t>(resp.episodes_size()) < limit;
+       ++it) {
+    *resp.add_episodes() = *it;
+  }
+  for (auto it = anomalies_.rbegin();
+       it != anomalies_.rend() &&
+       static_cast<uint32_t>(resp.anomalies_size()) < limit;
+       ++it) {
+    *resp.add_anomalies() = *it;
+  }
+  return resp;
+}
+
+v1::TimelineStats TimelineBuilder::Stats() {
+  absl::MutexLock lock(&mu_);
+  v1::TimelineStats s = stats_;
+  s.set_open(static_cast<uint32_t>(open_.size()));
+  s.set_retained(static_cast<uint32_t>(closed_.size()));
+  return s;
+}
+
+}  // namespace resdb_trace::collector

@@ -1,0 +1,218 @@
+// TimelineBuilder: correlates the event stream of every traced replica into
+// per-seq PBFT timelines (ResView), view-change episodes and safety anomalies.
+//
+// Feed it events in stream order (Add), tell it about losses (NoteLoss) and
+// the passage of time (Advance, on the kernel's CLOCK_MONOTONIC, the clock of
+// Event.ktime_ns). A timeline closes as COMPLETE once every live replica has
+// replied (and every traced proxy answered its client) and a short linger for
+// late votes has passed; otherwise as INCOMPLETE when it has been idle or old
+// for too long, or EVICTED when too many are open. Closed timelines, episode
+// changes and anomalies go to the sink and are retained in bounded rings for
+// queries. Nothing is inferred that the trace does not show: a quorum whose
+// votes were not all observed has no formation time, and every expected event
+// that is absent is listed as missing, with the reason.
+//
+// Thread safety: every method may be called from any thread; one internal
+// mutex serialises them. The sink is called with that mutex held and must not
+// call back into the builder.
+#ifndef RESDB_TRACE_COLLECTOR_TIMELINE_TIMELINE_BUILDER_H_
+#define RESDB_TRACE_COLLECTOR_TIMELINE_TIMELINE_BUILDER_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "collector/timeline/stage.h"
+#include "resdb_trace/v1/events.pb.h"
+#include "resdb_trace/v1/timeline.pb.h"
+
+namespace resdb_trace::collector {
+
+struct TimelineOptions {
+  // Fault tolerance; 0 infers f = (n - 1) / 3 from the replicas seen.
+  uint32_t f = 0;
+  // After the completion condition holds, wait this long for late votes.
+  absl::Duration linger = absl::Milliseconds(150);
+  // Close a timeline that received no event for this long.
+  absl::Duration idle_timeout = absl::Seconds(3);
+  // Close a timeline this long after its first event, whatever happens.
+  absl::Duration max_age = absl::Seconds(30);
+  // Open timelines beyond this are closed oldest first (EVICTED).
+  size_t max_open = 50000;
+  // Closed timelines kept for GetTimeline / ListTimelines.
+  size_t retained = 4096;
+  // View-change episodes and anomalies kept.
+  size_t retained_episodes = 256;
+  // An episode with no progress after this long is closed unfinished.
+  absl::Duration episode_timeout = absl::Seconds(60);
+  // client_batch_sent events wait this long for their request_received.
+  absl::Duration request_link_timeout = absl::Seconds(30);
+};
+
+class TimelineBuilder {
+ public:
+  using Sink = std::function<void(const v1::TimelineUpdate&)>;
+
+  explicit TimelineBuilder(TimelineOptions options, Sink sink = nullptr);
+  ~TimelineBuilder();
+  TimelineBuilder(const TimelineBuilder&) = delete;
+  TimelineBuilder& operator=(const TimelineBuilder&) = delete;
+
+  // Consumes one event (stage, process lifecycle or loss notice). Events of
+  // other kinds are counted as ignored.
+  void Add(const v1::Event& event);
+  // Events the builder's own feed lost (its queue overflowed) or the
+  // collector reported lost upstream: marks every open timeline.
+  void NoteLoss(uint64_t events);
+  // Closes what is due at `now_ktime_ns` (CLOCK_MONOTONIC).
+  void Advance(int64_t now_ktime_ns);
+  // Closes every open timeline and episode now (shutdown, tests).
+  void Flush();
+
+  // The timeline for a seq, client request or digest: the open one if any,
+  // else the newest retained one. NotFound otherwise.
+  absl::StatusOr<v1::Timeline> Get(const v1::GetTimelineRequest& request);
+  v1::ListTimelinesResponse List(const v1::ListTimelinesRequest& request);
+  v1::ListViewChangesResponse ListViewChanges(
+      const v1::ListViewChangesRequest& request);
+  v1::TimelineStats Stats();
+
+  // Counts events the feed dropped (for TimelineStats.events_dropped).
+  void AddDropped(uint64_t n);
+
+ private:
+  struct Mark {
+    v1::EventType type;
+    int64_t t;        // ktime ns
+    int64_t wall_ns;  // unix ns
+    std::optional<uint32_t> peer;
+    std::optional<uint64_t> view;
+    std::optional<uint64_t> digest;
+    uint64_t event_id;
+  };
+  struct ReplicaMarks {
+    uint32_t pid = 0;
+    std::vector<Mark> marks;
+  };
+  struct RequestLink {
+    uint64_t proxy_id = 0;
+    std::optional<uint64_t> local_id;
+    std::optional<uint64_t> digest;
+    std::optional<int64_t> sent_t;
+    std::optional<int64_t> replied_t;
+    uint64_t matching = 0;
+    uint32_t proxy_replica = 0;  // replica id of the proxy's process
+  };
+  struct Open {
+    uint64_t seq = 0;
+    int64_t first_t = 0;
+    int64_t first_wall_ns = 0;
+    int64_t last_t = 0;
+    std::map<uint32_t, ReplicaMarks> replicas;
+    std::vector<RequestLink> requests;
+    bool losses = false;
+    std::optional<int64_t> complete_since;  // completion condition met at
+    uint32_t events = 0;
+  };
+  struct Replica {
+    uint32_t pid = 0;
+    bool alive = true;
+    bool is_proxy_only = true;  // only client-side hooks seen so far
+    std::optional<uint64_t> max_executed;
+    std::optional<uint64_t> max_replied;
+  };
+  struct PendingClient {
+    uint64_t local_id;
+    int64_t t;
+    uint32_t proxy_replica;
+  };
+  struct Episode {
+    v1::ViewChangeEpisode proto;
+    int64_t start_t = 0;
+    int64_t last_progress_t = 0;
+    std::optional<int64_t> installed_t;
+    std::map<uint32_t, v1::ReplicaViewChange> replicas;
+    std::map<uint64_t, std::set<uint32_t>> installed_by;  // view -> replicas
+    bool any_vote_received = false;
+  };
+
+  void AddLocked(const v1::Event& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AddStage(const v1::Event& event, const StageFields& s)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AddViewChange(const v1::Event& event, const StageFields& s)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CheckAnomalies(const v1::Event& event, const StageFields& s)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NoteProgress(int64_t t, uint64_t seq)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Open& OpenFor(uint64_t seq, int64_t t, int64_t wall_ns)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UpdateCompletion(Open& open, int64_t t)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Close(uint64_t seq, v1::TimelineState forced)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::Timeline Render(const Open& open, bool closing,
+                      v1::TimelineState forced) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishEpisode(int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EmitEpisode() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Emit(v1::TimelineUpdate update) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint32_t F() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  size_t LiveReplicas() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const TimelineOptions options_;
+  const Sink sink_;
+  absl::Mutex mu_;
+
+  std::map<uint64_t, Open> open_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::shared_ptr<const v1::Timeline>> closed_ ABSL_GUARDED_BY(mu_);
+  // Indexes into closed_ by seq / request / digest (newest wins).
+  absl::flat_hash_map<uint64_t, std::shared_ptr<const v1::Timeline>> by_seq_
+      ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> by_request_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, uint64_t> by_digest_ ABSL_GUARDED_BY(mu_);
+
+  std::map<uint32_t, Replica> replicas_ ABSL_GUARDED_BY(mu_);
+  // Proxy id -> replica id of the traced process that reports its batches.
+  std::map<uint64_t, uint32_t> traced_proxies_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint32_t, uint32_t> pid_to_replica_ ABSL_GUARDED_BY(mu_);
+  // client_batch_sent waiting for its request_received: (proxy, digest).
+  // Several identical requests (same digest) wait in send order.
+  std::map<std::pair<uint64_t, uint64_t>, std::deque<PendingClient>>
+      pending_clients_ ABSL_GUARDED_BY(mu_);
+  size_t pending_count_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Safety checks: first committed digest per seq, first pre-prepare digest
+  // per (view, seq); bounded to the newest entries.
+  std::map<uint64_t, std::pair<uint64_t, v1::AnomalyClaim>> committed_digest_
+      ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<uint64_t, uint64_t>, std::pair<uint64_t, v1::AnomalyClaim>>
+      proposed_digest_ ABSL_GUARDED_BY(mu_);
+  // (view) -> primary seen sending pre-prepares in it.
+  std::map<uint64_t, uint32_t> view_primary_ ABSL_GUARDED_BY(mu_);
+  uint64_t current_view_ ABSL_GUARDED_BY(mu_) = 0;
+
+  std::optional<Episode> episode_ ABSL_GUARDED_BY(mu_);
+  std::deque<v1::ViewChangeEpisode> episodes_ ABSL_GUARDED_BY(mu_);
+  std::deque<v1::Anomaly> anomalies_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_episode_id_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t last_progress_t_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t last_progress_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t last_t_ ABSL_GUARDED_BY(mu_) = 0;
+
+  v1::TimelineStats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace resdb_trace::collector
+
+#endif  // RESDB_TRACE_COLLECTOR_TIMELINE_TIMELINE_BUILDER_H_
