@@ -22,6 +22,7 @@
 #include "collector/collector.h"
 #include "collector/jsonl_writer.h"
 #include "collector/listen_address.h"
+#include "collector/timeline/timeline_runner.h"
 #include "collector/trace_service.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -52,6 +53,13 @@ Output:
   --jsonl FILE|-       also write every event as one JSON line
   --ready-file PATH    write "ready" to PATH once serving (for scripts)
 
+Timelines (per-seq PBFT timelines, view changes, anomalies; see
+docs/timelines.md):
+  --no-timelines       do not build timelines (the timeline RPCs fail)
+  --f N                fault tolerance f (default: (n-1)/3 of the replicas seen)
+  --timeline-retained N  closed timelines kept for queries (default 4096)
+  --timeline-idle-ms N   close a timeline idle this long (default 3000)
+
 Tuning:
   --ringbuf-mb N       ring buffer size in MiB, a power of two (default 16)
   --queue-capacity N   default per-subscriber queue, events (default 65536)
@@ -78,6 +86,8 @@ struct Flags {
   std::string jsonl;
   std::string ready_file;
   uint32_t queue_capacity = 65536;
+  bool timelines = true;
+  rc::TimelineRunnerOptions timeline;
 };
 
 uint64_t ParseUint(const std::string& flag, const std::string& value,
@@ -168,6 +178,16 @@ Flags ParseFlags(int argc, char** argv) {
     } else if (arg == "--max-poll-ms") {
       f.collector.max_poll_ms =
           static_cast<int>(ParseUint(arg, need(), 1, 100));
+    } else if (arg == "--no-timelines") {
+      f.timelines = false;
+    } else if (arg == "--f") {
+      f.timeline.timeline.f =
+          static_cast<uint32_t>(ParseUint(arg, need(), 1, 1000));
+    } else if (arg == "--timeline-retained") {
+      f.timeline.timeline.retained = ParseUint(arg, need(), 1, 1u << 20);
+    } else if (arg == "--timeline-idle-ms") {
+      f.timeline.timeline.idle_timeout =
+          absl::Milliseconds(ParseUint(arg, need(), 10, 3'600'000));
     } else if (arg == "--node") {
       f.collector.node_name = need();
     } else {
@@ -226,9 +246,23 @@ int main(int argc, char** argv) {
     jsonl = std::move(*w);
   }
 
+  std::unique_ptr<rc::TimelineRunner> timelines;
+  if (flags.timelines) {
+    rc::Collector* c = collector->get();
+    auto t = rc::TimelineRunner::Start(
+        &c->hub(), [c] { return c->ringbuf_drops() + c->malformed(); },
+        flags.timeline);
+    if (!t.ok()) Die(std::string(t.status().message()));
+    timelines = std::move(*t);
+  }
+
   rc::TraceServiceOptions sopt;
   sopt.default_queue_capacity = flags.queue_capacity;
-  rc::TraceService service(collector->get(), sopt);
+  rc::TraceService service(collector->get(), sopt, timelines.get());
+  if (jsonl) {
+    rc::JsonlWriter* w = jsonl.get();
+    service.SetJsonlDropped([w] { return w->dropped(); });
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -268,6 +302,7 @@ int main(int argc, char** argv) {
   // produced; then give clients a moment to read their last batch.
   (*collector)->Stop();
   if (jsonl) jsonl->Join();
+  if (timelines) timelines->Stop();
   service.Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   {

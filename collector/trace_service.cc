@@ -34,8 +34,108 @@ grpc::Status ToGrpc(const absl::Status& s) {
 
 }  // namespace
 
-TraceService::TraceService(Collector* collector, TraceServiceOptions options)
-    : collector_(collector), options_(options) {}
+TraceService::TraceService(Collector* collector, TraceServiceOptions options,
+                           TimelineRunner* timelines)
+    : collector_(collector), options_(options), timelines_(timelines) {}
+
+grpc::Status TraceService::NeedTimelines() const {
+  if (timelines_ != nullptr) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                      "timelines are disabled in this collector (started "
+                      "with --no-timelines)");
+}
+
+grpc::Status TraceService::GetTimeline(grpc::ServerContext*,
+                                       const v1::GetTimelineRequest* request,
+                                       v1::Timeline* response) {
+  if (grpc::Status s = NeedTimelines(); !s.ok()) return s;
+  absl::StatusOr<v1::Timeline> t = timelines_->builder().Get(*request);
+  if (!t.ok()) return ToGrpc(t.status());
+  *response = std::move(*t);
+  return grpc::Status::OK;
+}
+
+grpc::Status TraceService::ListTimelines(
+    grpc::ServerContext*, const v1::ListTimelinesRequest* request,
+    v1::ListTimelinesResponse* response) {
+  if (grpc::Status s = NeedTimelines(); !s.ok()) return s;
+  if (request->limit() > 10000) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrFormat("limit %u exceeds the maximum 10000",
+                                        request->limit()));
+  }
+  *response = timelines_->builder().List(*request);
+  return grpc::Status::OK;
+}
+
+grpc::Status TraceService::ListViewChanges(
+    grpc::ServerContext*, const v1::ListViewChangesRequest* request,
+    v1::ListViewChangesResponse* response) {
+  if (grpc::Status s = NeedTimelines(); !s.ok()) return s;
+  *response = timelines_->builder().ListViewChanges(*request);
+  return grpc::Status::OK;
+}
+
+grpc::Status TraceService::WatchTimelines(
+    grpc::ServerContext* context, const v1::WatchTimelinesRequest* request,
+    grpc::ServerWriter<v1::TimelineUpdate>* writer) {
+  if (grpc::Status s = NeedTimelines(); !s.ok()) return s;
+  const bool all = !request->include_timelines() &&
+                   !request->include_view_changes() &&
+                   !request->include_anomalies();
+  const v1::WatchTimelinesRequest req = *request;
+  SubscriberOptions<v1::TimelineUpdate> sopt;
+  sopt.capacity = 4096;
+  sopt.name = context->peer();
+  sopt.filter = [req, all](const v1::TimelineUpdate& u) {
+    switch (u.update_case()) {
+      case v1::TimelineUpdate::kTimeline: {
+        if (!all && !req.include_timelines()) return false;
+        const v1::Timeline& t = u.timeline();
+        if (req.incomplete_only() && t.state() == v1::TIMELINE_STATE_COMPLETE) {
+          return false;
+        }
+        if (req.slower_than_ns() > 0 &&
+            (!t.has_execute_latency_ns() ||
+             t.execute_latency_ns() < req.slower_than_ns())) {
+          return false;
+        }
+        return true;
+      }
+      case v1::TimelineUpdate::kViewChange:
+        return all || req.include_view_changes();
+      case v1::TimelineUpdate::kAnomaly:
+        return all || req.include_anomalies();
+      default:
+        return false;
+    }
+  };
+  absl::StatusOr<UpdateHub::Subscription> sub =
+      timelines_->updates().Subscribe(std::move(sopt));
+  if (!sub.ok()) return ToGrpc(sub.status());
+  std::vector<std::shared_ptr<const v1::TimelineUpdate>> out;
+  while (!context->IsCancelled()) {
+    PopResult r =
+        sub->PopBatch(256, absl::ZeroDuration(), &out, absl::Milliseconds(100));
+    uint64_t dropped = r.dropped;
+    for (const auto& u : out) {
+      v1::TimelineUpdate msg = *u;
+      msg.set_dropped_before(dropped);
+      dropped = 0;
+      if (req.summary_only() && msg.has_timeline()) {
+        msg.mutable_timeline()->clear_replicas();
+        msg.mutable_timeline()->clear_phases();
+      }
+      if (!writer->Write(msg)) {
+        return grpc::Status(grpc::StatusCode::CANCELLED,
+                            "stream closed by the client");
+      }
+    }
+    out.clear();
+    if (r.closed) return grpc::Status::OK;
+  }
+  return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
+}
 
 grpc::Status TraceService::Subscribe(
     grpc::ServerContext* context, const v1::SubscribeRequest* request,
@@ -153,6 +253,10 @@ grpc::Status TraceService::GetStats(grpc::ServerContext*,
                                     const v1::GetStatsRequest*,
                                     v1::Stats* response) {
   *response = collector_->Stats();
+  if (timelines_ != nullptr) {
+    *response->mutable_timelines() = timelines_->builder().Stats();
+  }
+  if (jsonl_dropped_) response->set_jsonl_dropped(jsonl_dropped_());
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [id, live] : live_) {
     QueueStats q = live->subscription->Stats();

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -13,6 +14,7 @@
 
 #include "collector/collector.h"
 #include "collector/event_filter.h"
+#include "collector/timeline/timeline_runner.h"
 #include "grpcpp/grpcpp.h"
 #include "resdb_trace/v1/service.grpc.pb.h"
 
@@ -30,7 +32,10 @@ struct TraceServiceOptions {
 
 class TraceService final : public v1::TraceService::Service {
  public:
-  TraceService(Collector* collector, TraceServiceOptions options = {});
+  // `timelines` may be null (timelines disabled): the timeline RPCs then
+  // return FAILED_PRECONDITION.
+  TraceService(Collector* collector, TraceServiceOptions options = {},
+               TimelineRunner* timelines = nullptr);
 
   grpc::Status Subscribe(grpc::ServerContext* context,
                          const v1::SubscribeRequest* request,
@@ -38,6 +43,24 @@ class TraceService final : public v1::TraceService::Service {
   grpc::Status GetStats(grpc::ServerContext* context,
                         const v1::GetStatsRequest* request,
                         v1::Stats* response) override;
+
+  grpc::Status GetTimeline(grpc::ServerContext* context,
+                           const v1::GetTimelineRequest* request,
+                           v1::Timeline* response) override;
+  grpc::Status ListTimelines(grpc::ServerContext* context,
+                             const v1::ListTimelinesRequest* request,
+                             v1::ListTimelinesResponse* response) override;
+  grpc::Status WatchTimelines(
+      grpc::ServerContext* context, const v1::WatchTimelinesRequest* request,
+      grpc::ServerWriter<v1::TimelineUpdate>* writer) override;
+  grpc::Status ListViewChanges(grpc::ServerContext* context,
+                               const v1::ListViewChangesRequest* request,
+                               v1::ListViewChangesResponse* response) override;
+
+  // Extra counters GetStats reports (the --jsonl writer's drops).
+  void SetJsonlDropped(std::function<uint64_t()> f) {
+    jsonl_dropped_ = std::move(f);
+  }
 
   // Ends every stream (used on shutdown, after the collector stopped).
   void Shutdown() { shutting_down_.store(true); }
@@ -51,8 +74,12 @@ class TraceService final : public v1::TraceService::Service {
     std::atomic<uint64_t> delivered{0};
   };
 
+  grpc::Status NeedTimelines() const;
+
   Collector* collector_;
   TraceServiceOptions options_;
+  TimelineRunner* timelines_;
+  std::function<uint64_t()> jsonl_dropped_;
   std::atomic<bool> shutting_down_{false};
   std::mutex mu_;
   std::map<uint64_t, Live*> live_;  // guarded by mu_

@@ -415,9 +415,13 @@ class Replica {
       pp.digest = ComputeDigest(pp.payload);
       const uint64_t d = DigestPrefixU64(pp.digest);
       // commitment.cpp: ProcessNewRequest, seq assigned (one per request).
+      // The digest is the one the proxy announced for its NEW_TXNS (in the
+      // demo a client request is a proxy batch of one), so the collector can
+      // join this seq to the proxy's client_batch_sent.
       for (const ClientReq& r : batch) {
         ResdbTraceRequestReceived(Ptr(&r), pp.seq, RESDB_TRACE_TYPE_NEW_TXNS,
-                                  id_, id_, r.client_id, view_, d);
+                                  id_, id_, r.client_id, view_,
+                                  DigestPrefixU64(ComputeDigest(r.txn)));
       }
       // ... and the pre-prepare BroadCast.
       ResdbTracePrePrepareSent(Ptr(&pp), pp.seq, RESDB_TRACE_TYPE_PRE_PREPARE,

@@ -4,8 +4,16 @@
 //                     [--pids N,..] [--seq MIN:MAX] [--json] [--count N]
 //                     [--seconds S] [--listen ADDR]
 //   resdb-trace stats [--json] [--listen ADDR]
+//   resdb-trace timeline SEQ | --request PROXY:LOCAL_ID [--json] [--width N]
+//   resdb-trace timelines [--slow MS] [--incomplete] [--limit N] [--json]
+//   resdb-trace viewchanges [--json]
+//   resdb-trace top [--seconds S] [--interval-ms N]
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "collector/render/timeline_text.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
@@ -36,7 +45,16 @@ Usage:
                --batch N       events per batch (default: collector's)
                --delay-ms N    longest batching delay (default: collector's)
   resdb-trace stats [--json]
-      collector counters, subscribers and attach state
+      collector counters, subscribers, attach state, timeline counters
+  resdb-trace timeline SEQ | --request PROXY:LOCAL_ID [--json] [--width N]
+      one consensus instance on every replica: phase diagram, stage times,
+      quorums (when and from whom), stragglers, missing events
+  resdb-trace timelines [--slow MS] [--incomplete] [--open] [--limit N] [--json]
+      recent timelines, newest first, one line each
+  resdb-trace viewchanges [--json]
+      view-change episodes and safety anomalies
+  resdb-trace top [--seconds S] [--interval-ms N]
+      live per-phase latencies (p50/p99 per replica), throughput, view changes
 
 Common:
   --listen ADDR   collector address (default unix:///run/resdb-trace/collector.sock)
@@ -282,6 +300,252 @@ int Stats(const std::string& listen, int argc, char** argv, int i) {
   }
   std::printf("hooks attached    %d of %d\n", attached,
               stats.attachments_size());
+  if (stats.has_timelines()) {
+    const auto& t = stats.timelines();
+    std::printf(
+        "timelines         complete %llu, incomplete %llu, evicted %llu, open "
+        "%u, view changes %llu, anomalies %llu, builder drops %llu\n",
+        static_cast<unsigned long long>(t.complete()),
+        static_cast<unsigned long long>(t.incomplete()),
+        static_cast<unsigned long long>(t.evicted()), t.open(),
+        static_cast<unsigned long long>(t.view_changes()),
+        static_cast<unsigned long long>(t.anomalies()),
+        static_cast<unsigned long long>(t.events_dropped()));
+  }
+  if (stats.jsonl_dropped() > 0) {
+    std::printf("jsonl drops       %llu\n",
+                static_cast<unsigned long long>(stats.jsonl_dropped()));
+  }
+  return 0;
+}
+
+std::unique_ptr<v1::TraceService::Stub> Connect(const std::string& listen) {
+  return v1::TraceService::NewStub(
+      grpc::CreateChannel(Target(listen), grpc::InsecureChannelCredentials()));
+}
+
+std::string Json(const google::protobuf::Message& m, bool pretty = true) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions jopt;
+  jopt.preserve_proto_field_names = true;
+  jopt.add_whitespace = pretty;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, jopt);
+  return out;
+}
+
+void Deadline(grpc::ClientContext* ctx, int seconds = 5) {
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::seconds(seconds));
+}
+
+int Timeline(const std::string& listen, int argc, char** argv, int i) {
+  v1::GetTimelineRequest req;
+  bool json = false;
+  int width = 72;
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--json") {
+      json = true;
+    } else if (a == "--width" && i + 1 < argc) {
+      if (!absl::SimpleAtoi(argv[++i], &width) || width < 20 || width > 1000) {
+        Die("timeline --width: expected 20..1000");
+      }
+    } else if (a == "--request" && i + 1 < argc) {
+      std::vector<std::string> parts = absl::StrSplit(argv[++i], ':');
+      uint64_t proxy = 0, local = 0;
+      if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &proxy) ||
+          !absl::SimpleAtoi(parts[1], &local)) {
+        Die("timeline --request: expected PROXY:LOCAL_ID, e.g. 5:17");
+      }
+      req.mutable_request()->set_proxy_id(proxy);
+      req.mutable_request()->set_local_id(local);
+    } else {
+      uint64_t seq = 0;
+      if (!absl::SimpleAtoi(a, &seq)) {
+        Die(absl::StrCat("timeline: '", a, "' is not a seq; see --help"));
+      }
+      req.set_seq(seq);
+    }
+  }
+  if (req.key_case() == v1::GetTimelineRequest::KEY_NOT_SET) {
+    Die("timeline: give a SEQ or --request PROXY:LOCAL_ID");
+  }
+  auto stub = Connect(listen);
+  grpc::ClientContext ctx;
+  Deadline(&ctx);
+  v1::Timeline t;
+  grpc::Status s = stub->GetTimeline(&ctx, req, &t);
+  if (!s.ok()) Die(absl::StrFormat("timeline: %s", s.error_message()), 1);
+  std::printf("%s\n",
+              json ? Json(t).c_str()
+                   : resdb_trace::collector::RenderTimeline(t, width).c_str());
+  return 0;
+}
+
+int Timelines(const std::string& listen, int argc, char** argv, int i) {
+  v1::ListTimelinesRequest req;
+  bool json = false;
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--json") {
+      json = true;
+    } else if (a == "--incomplete") {
+      req.set_incomplete_only(true);
+    } else if (a == "--open") {
+      req.set_include_open(true);
+    } else if (a == "--slow" && i + 1 < argc) {
+      double ms = 0;
+      if (!absl::SimpleAtod(argv[++i], &ms) || ms < 0)
+        Die("--slow: expected ms");
+      req.set_slower_than_ns(static_cast<int64_t>(ms * 1e6));
+    } else if (a == "--limit" && i + 1 < argc) {
+      uint32_t n = 0;
+      if (!absl::SimpleAtoi(argv[++i], &n)) Die("--limit: expected a number");
+      req.set_limit(n);
+    } else {
+      Die(absl::StrCat("timelines: unknown flag ", a));
+    }
+  }
+  req.set_summary_only(!json);
+  auto stub = Connect(listen);
+  grpc::ClientContext ctx;
+  Deadline(&ctx);
+  v1::ListTimelinesResponse resp;
+  grpc::Status s = stub->ListTimelines(&ctx, req, &resp);
+  if (!s.ok()) Die(absl::StrFormat("timelines: %s", s.error_message()), 1);
+  if (json) {
+    std::printf("%s\n", Json(resp).c_str());
+    return 0;
+  }
+  using resdb_trace::collector::FormatDuration;
+  for (const auto& t : resp.timelines()) {
+    std::printf(
+        "seq %-8llu view %-3llu %-10s score %.2f  commit %-12s execute %s\n",
+        static_cast<unsigned long long>(t.seq()),
+        static_cast<unsigned long long>(t.view()),
+        v1::TimelineState_Name(t.state()).substr(15).c_str(),
+        t.completeness().score(),
+        t.has_commit_latency_ns()
+            ? FormatDuration(t.commit_latency_ns()).c_str()
+            : "-",
+        t.has_execute_latency_ns()
+            ? FormatDuration(t.execute_latency_ns()).c_str()
+            : "-");
+  }
+  const auto& st = resp.stats();
+  std::printf(
+      "(%d shown, %u more; complete %llu, incomplete %llu, evicted %llu, open "
+      "%u)\n",
+      resp.timelines_size(), resp.more(),
+      static_cast<unsigned long long>(st.complete()),
+      static_cast<unsigned long long>(st.incomplete()),
+      static_cast<unsigned long long>(st.evicted()), st.open());
+  return 0;
+}
+
+int ViewChanges(const std::string& listen, int argc, char** argv, int i) {
+  bool json = false;
+  for (; i < argc; ++i) {
+    if (std::string(argv[i]) == "--json") {
+      json = true;
+    } else {
+      Die(absl::StrCat("viewchanges: unknown flag ", argv[i]));
+    }
+  }
+  auto stub = Connect(listen);
+  grpc::ClientContext ctx;
+  Deadline(&ctx);
+  v1::ListViewChangesResponse resp;
+  grpc::Status s =
+      stub->ListViewChanges(&ctx, v1::ListViewChangesRequest(), &resp);
+  if (!s.ok()) Die(absl::StrFormat("viewchanges: %s", s.error_message()), 1);
+  if (json) {
+    std::printf("%s\n", Json(resp).c_str());
+    return 0;
+  }
+  if (resp.episodes_size() == 0) std::printf("no view changes\n");
+  for (const auto& e : resp.episodes()) {
+    std::printf("%s\n", resdb_trace::collector::RenderViewChange(e).c_str());
+  }
+  for (const auto& a : resp.anomalies()) {
+    std::printf("ANOMALY %s\n", a.description().c_str());
+  }
+  return 0;
+}
+
+int Top(const std::string& listen, int argc, char** argv, int i) {
+  double seconds = 0;  // 0 = until interrupted
+  int interval_ms = 1000;
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--seconds" && i + 1 < argc) {
+      if (!absl::SimpleAtod(argv[++i], &seconds) || seconds < 0)
+        Die("--seconds: expected a number");
+    } else if (a == "--interval-ms" && i + 1 < argc) {
+      if (!absl::SimpleAtoi(argv[++i], &interval_ms) || interval_ms < 50)
+        Die("--interval-ms: expected >= 50");
+    } else {
+      Die(absl::StrCat("top: unknown flag ", a));
+    }
+  }
+  const bool tty = isatty(STDOUT_FILENO);
+  auto stub = Connect(listen);
+  grpc::ClientContext ctx;
+  if (seconds > 0) {
+    ctx.set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+  }
+  v1::WatchTimelinesRequest req;
+  req.set_include_timelines(true);
+  req.set_include_view_changes(true);
+  req.set_include_anomalies(true);
+  auto reader = stub->WatchTimelines(&ctx, req);
+  resdb_trace::collector::PhaseStats stats;
+  uint64_t view_changes = 0, anomalies = 0, since_last = 0, dropped = 0;
+  auto last = std::chrono::steady_clock::now();
+  std::string last_vc;
+  auto draw = [&](bool final) {
+    const auto now = std::chrono::steady_clock::now();
+    const double dt = std::chrono::duration<double>(now - last).count();
+    const double rate = dt > 0 ? since_last / dt : 0;
+    if (tty && !final) std::printf("\033[H\033[2J");
+    std::printf("resdb-trace top  %s%s\n", listen.c_str(),
+                dropped
+                    ? absl::StrFormat("  (%d updates dropped)", dropped).c_str()
+                    : "");
+    std::printf("%s", stats.Render(rate, view_changes, anomalies).c_str());
+    if (!last_vc.empty()) std::printf("\nlast %s\n", last_vc.c_str());
+    std::fflush(stdout);
+    since_last = 0;
+    last = now;
+  };
+  v1::TimelineUpdate u;
+  auto next_draw =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(interval_ms);
+  while (reader->Read(&u)) {
+    dropped += u.dropped_before();
+    if (u.has_timeline()) {
+      stats.Add(u.timeline());
+      ++since_last;
+    } else if (u.has_view_change()) {
+      if (!u.view_change().finished()) ++view_changes;
+      last_vc = resdb_trace::collector::RenderViewChange(u.view_change());
+    } else if (u.has_anomaly()) {
+      ++anomalies;
+      std::printf("ANOMALY %s\n", u.anomaly().description().c_str());
+    }
+    if (std::chrono::steady_clock::now() >= next_draw) {
+      if (tty) draw(false);
+      next_draw = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(interval_ms);
+    }
+  }
+  grpc::Status s = reader->Finish();
+  if (!s.ok() && s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+    Die(absl::StrFormat("top: %s", s.error_message()), 1);
+  }
+  draw(true);
   return 0;
 }
 
@@ -322,6 +586,13 @@ int main(int argc, char** argv) {
   rest.insert(rest.begin(), argv[0]);
   if (command == "watch") return Watch(listen, rest.size(), rest.data(), 1);
   if (command == "stats") return Stats(listen, rest.size(), rest.data(), 1);
+  if (command == "timeline")
+    return Timeline(listen, rest.size(), rest.data(), 1);
+  if (command == "timelines")
+    return Timelines(listen, rest.size(), rest.data(), 1);
+  if (command == "viewchanges")
+    return ViewChanges(listen, rest.size(), rest.data(), 1);
+  if (command == "top") return Top(listen, rest.size(), rest.data(), 1);
   std::fputs(kUsage, stderr);
   return 2;
 }

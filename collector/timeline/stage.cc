@@ -83,7 +83,8 @@ std::optional<StageFields> ExtractStage(const v1::Event& e) {
       return f;
     }
     case v1::Event::kCheckpointSent: {
-      StageFields f = Common(v1::EVENT_TYPE_CHECKPOINT_SENT, e.checkpoint_sent());
+      StageFields f =
+          Common(v1::EVENT_TYPE_CHECKPOINT_SENT, e.checkpoint_sent());
       if (e.checkpoint_sent().has_state_digest_prefix())
         f.digest = e.checkpoint_sent().state_digest_prefix();
       return f;

@@ -49,9 +49,12 @@ google::protobuf::Timestamp WallTime(int64_t unix_ns) {
 // The per-replica progress chain, in order; index 0 stands for either kind
 // of pre-prepare.
 constexpr v1::EventType kChain[] = {
-    v1::EVENT_TYPE_PRE_PREPARE_RECEIVED, v1::EVENT_TYPE_PREPARED,
-    v1::EVENT_TYPE_COMMITTED,            v1::EVENT_TYPE_EXECUTE_START,
-    v1::EVENT_TYPE_EXECUTE_END,          v1::EVENT_TYPE_REPLY_SENT,
+    v1::EVENT_TYPE_PRE_PREPARE_RECEIVED,
+    v1::EVENT_TYPE_PREPARED,
+    v1::EVENT_TYPE_COMMITTED,
+    v1::EVENT_TYPE_EXECUTE_START,
+    v1::EVENT_TYPE_EXECUTE_END,
+    v1::EVENT_TYPE_REPLY_SENT,
 };
 constexpr int kChainLen = sizeof(kChain) / sizeof(kChain[0]);
 constexpr int kChainExecuteEnd = 4;
@@ -126,8 +129,12 @@ void TimelineBuilder::AddLocked(const v1::Event& e) {
   }
   Replica& r = replicas_[rid];
   if (r.pid != e.process().pid()) {
+    // A new process for this replica id (a restart, or a new cluster):
+    // what the old one executed proves nothing about the new one.
     if (r.pid != 0) pid_to_replica_.erase(r.pid);
     r.pid = e.process().pid();
+    r.max_executed.reset();
+    r.max_replied.reset();
   }
   r.alive = true;
   pid_to_replica_[r.pid] = rid;
@@ -172,10 +179,10 @@ TimelineBuilder::Open& TimelineBuilder::OpenFor(uint64_t seq, int64_t t,
   if (it != open_.end()) return it->second;
   while (open_.size() >= options_.max_open && !open_.empty()) {
     // Evict the oldest open timeline.
-    auto oldest = std::min_element(
-        open_.begin(), open_.end(), [](const auto& a, const auto& b) {
-          return a.second.first_t < b.second.first_t;
-        });
+    auto oldest = std::min_element(open_.begin(), open_.end(),
+                                   [](const auto& a, const auto& b) {
+                                     return a.second.first_t < b.second.first_t;
+                                   });
     Close(oldest->first, v1::TIMELINE_STATE_EVICTED);
   }
   Open& o = open_[seq];
@@ -694,7 +701,8 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
     const Mark* pps = first_of(marks, v1::EVENT_TYPE_PRE_PREPARE_SENT);
     const Mark* ppr = first_of(marks, v1::EVENT_TYPE_PRE_PREPARE_RECEIVED);
     if (pps || ppr) {
-      e.pre_prepare = std::min(pps ? pps->t : INT64_MAX, ppr ? ppr->t : INT64_MAX);
+      e.pre_prepare =
+          std::min(pps ? pps->t : INT64_MAX, ppr ? ppr->t : INT64_MAX);
       rt->set_pre_prepare_offset_ns(off(*e.pre_prepare));
     }
     auto set_end = [&](v1::EventType type, std::optional<int64_t>* dst,
@@ -718,8 +726,8 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
     // Quorums: distinct senders of votes matching the state change's view
     // and digest, in arrival order.
     auto check_quorum = [&](v1::EventType state_type, v1::EventType vote_type,
-                      v1::EventType sent_type, v1::Phase phase,
-                      v1::Quorum* q) {
+                            v1::EventType sent_type, v1::Phase phase,
+                            v1::Quorum* q) {
       const Mark* state = first_of(marks, state_type);
       if (state == nullptr) return;
       q->set_phase(phase);
@@ -769,11 +777,11 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
       }
     };
     check_quorum(v1::EVENT_TYPE_PREPARED, v1::EVENT_TYPE_PREPARE_RECEIVED,
-           v1::EVENT_TYPE_PREPARE_SENT, v1::PHASE_PREPARE,
-           rt->mutable_prepare_quorum());
+                 v1::EVENT_TYPE_PREPARE_SENT, v1::PHASE_PREPARE,
+                 rt->mutable_prepare_quorum());
     check_quorum(v1::EVENT_TYPE_COMMITTED, v1::EVENT_TYPE_COMMIT_RECEIVED,
-           v1::EVENT_TYPE_COMMIT_SENT, v1::PHASE_COMMIT,
-           rt->mutable_commit_quorum());
+                 v1::EVENT_TYPE_COMMIT_SENT, v1::PHASE_COMMIT,
+                 rt->mutable_commit_quorum());
     if (rt->prepare_quorum().phase() == v1::PHASE_UNSPECIFIED) {
       rt->clear_prepare_quorum();
     }
@@ -806,16 +814,18 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
   // vote shortfalls legitimately repeat (one per missing vote).
   auto key = [](const v1::MissingEvent& m) {
     return std::make_tuple(m.replica_id(), static_cast<int>(m.type()),
-                           m.has_peer(), m.peer(), static_cast<int>(m.reason()));
+                           m.has_peer(), m.peer(),
+                           static_cast<int>(m.reason()));
   };
-  std::stable_sort(missing.begin(), missing.end(),
-                   [&](const auto& a, const auto& b) { return key(a) < key(b); });
+  std::stable_sort(
+      missing.begin(), missing.end(),
+      [&](const auto& a, const auto& b) { return key(a) < key(b); });
   {
     std::vector<v1::MissingEvent> unique;
     for (const v1::MissingEvent& m : missing) {
-      const bool vote = !m.has_peer() &&
-                        (m.type() == v1::EVENT_TYPE_PREPARE_RECEIVED ||
-                         m.type() == v1::EVENT_TYPE_COMMIT_RECEIVED);
+      const bool vote =
+          !m.has_peer() && (m.type() == v1::EVENT_TYPE_PREPARE_RECEIVED ||
+                            m.type() == v1::EVENT_TYPE_COMMIT_RECEIVED);
       if (!unique.empty() && !vote && key(unique.back()) == key(m)) continue;
       unique.push_back(m);
     }
@@ -826,7 +836,8 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
   // ones (LOST); a live replica that stopped short did not get there
   // (NOT_REACHED, only once the timeline closes and something committed).
   bool committed_anywhere = false;
-  for (const auto& [id, e] : ends) committed_anywhere |= e.committed.has_value();
+  for (const auto& [id, e] : ends)
+    committed_anywhere |= e.committed.has_value();
   for (const auto& [id, r] : replicas_) {
     if (r.is_proxy_only) continue;
     auto lane = lanes.find(id);
@@ -834,9 +845,9 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
       continue;
     }
     const Ends e = lane == lanes.end() ? Ends{} : ends[id];
-    const std::optional<int64_t> have[kChainLen] = {
-        e.pre_prepare, e.prepared, e.committed, e.exec_start, e.exec_end,
-        e.reply};
+    const std::optional<int64_t> have[kChainLen] = {e.pre_prepare, e.prepared,
+                                                    e.committed,   e.exec_start,
+                                                    e.exec_end,    e.reply};
     // A stage present proves the ones before it; a later seq executed (or
     // replied) proves this seq's stages up to that one, inclusive.
     int highest = -1;
@@ -917,8 +928,8 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
 
   // Latencies: primary's pre-prepare → the quorum-th replica committed or
   // executed.
-  auto quorum_th = [&](std::optional<int64_t> Ends::*field)
-      -> std::optional<int64_t> {
+  auto quorum_th =
+      [&](std::optional<int64_t> Ends::*field) -> std::optional<int64_t> {
     std::vector<int64_t> ts;
     for (const auto& [id, e] : ends) {
       if ((e.*field).has_value()) ts.push_back(*(e.*field));
@@ -1019,9 +1030,8 @@ bool Matches(const v1::ListTimelinesRequest& r, const v1::Timeline& t) {
   if (r.incomplete_only() && t.state() == v1::TIMELINE_STATE_COMPLETE) {
     return false;
   }
-  if (r.slower_than_ns() > 0 &&
-      (!t.has_execute_latency_ns() ||
-       t.execute_latency_ns() < r.slower_than_ns())) {
+  if (r.slower_than_ns() > 0 && (!t.has_execute_latency_ns() ||
+                                 t.execute_latency_ns() < r.slower_than_ns())) {
     return false;
   }
   return true;

@@ -152,8 +152,7 @@ class TimelineBuilder {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CheckAnomalies(const v1::Event& event, const StageFields& s)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void NoteProgress(int64_t t, uint64_t seq)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NoteProgress(int64_t t, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Open& OpenFor(uint64_t seq, int64_t t, int64_t wall_ns)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateCompletion(Open& open, int64_t t)

@@ -47,22 +47,23 @@ class PbftSim {
       e.set_type(type);
       e.set_replica_id(rid);
       e.set_ktime_ns(static_cast<uint64_t>(t));
-      *e.mutable_time() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
-          1'700'000'000'000'000'000 + t);
+      *e.mutable_time() =
+          google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+              1'700'000'000'000'000'000 + t);
       e.mutable_process()->set_pid(1000 + rid);
       e.mutable_process()->set_tid(1000 + rid);
       return e;
     };
-#define SIM_STAGE(field, TYPE, rid, t, sender)            \
-  do {                                                    \
-    v1::Event e = ev(rid, t, v1::EVENT_TYPE_##TYPE);      \
-    auto* m = e.mutable_##field();                        \
-    m->set_view(view);                                    \
-    m->set_seq(seq);                                      \
-    m->set_sender(sender);                                \
-    m->set_proxy_id(kProxy);                              \
-    m->set_digest_prefix(digest);                         \
-    s.events.push_back(e);                                \
+#define SIM_STAGE(field, TYPE, rid, t, sender)       \
+  do {                                               \
+    v1::Event e = ev(rid, t, v1::EVENT_TYPE_##TYPE); \
+    auto* m = e.mutable_##field();                   \
+    m->set_view(view);                               \
+    m->set_seq(seq);                                 \
+    m->set_sender(sender);                           \
+    m->set_proxy_id(kProxy);                         \
+    m->set_digest_prefix(digest);                    \
+    s.events.push_back(e);                           \
   } while (0)
     int64_t t = t0;
     {
@@ -141,7 +142,8 @@ class PbftSim {
     for (const auto& [r, at] : reply_at) replies.push_back(at + Delay());
     std::sort(replies.begin(), replies.end());
     if (replies.size() >= f + 1) {
-      v1::Event e = ev(kProxy, replies[f] + 100, v1::EVENT_TYPE_REPLY_TO_CLIENT);
+      v1::Event e =
+          ev(kProxy, replies[f] + 100, v1::EVENT_TYPE_REPLY_TO_CLIENT);
       auto* m = e.mutable_reply_to_client();
       m->set_view(view);
       m->set_seq(seq);

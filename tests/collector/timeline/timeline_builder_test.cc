@@ -19,7 +19,8 @@ constexpr int64_t kSec = 1'000'000'000;
 
 struct Fixture {
   explicit Fixture(TimelineOptions o = {})
-      : builder(o, [this](const v1::TimelineUpdate& u) { updates.push_back(u); }) {}
+      : builder(
+            o, [this](const v1::TimelineUpdate& u) { updates.push_back(u); }) {}
 
   void Feed(std::vector<v1::Event> events) {
     PbftSim::Number(&events, &next_id);
@@ -195,7 +196,8 @@ TEST(TimelineBuilderTest, LossesMakeTimelinesIncompleteNeverWrong) {
       if (t.state() != v1::TIMELINE_STATE_COMPLETE) ++incomplete;
     }
     if (dropped == 0) {
-      for (const auto& t : tls) EXPECT_EQ(t.state(), v1::TIMELINE_STATE_COMPLETE);
+      for (const auto& t : tls)
+        EXPECT_EQ(t.state(), v1::TIMELINE_STATE_COMPLETE);
     }
   }
   EXPECT_GT(incomplete, 100);  // 3% drops over ~90 events hit most rounds
@@ -368,7 +370,8 @@ TEST(TimelineBuilderTest, PrimaryCrashIsOneViewChangeEpisode) {
   const int64_t t = 3 * kSec;
   std::vector<v1::Event> vc;
   for (uint32_t r = 2; r <= 4; ++r) {
-    vc.push_back(VcEvent(v1::EVENT_TYPE_VIEW_CHANGE_STARTED, r, t + r * 1000, 1));
+    vc.push_back(
+        VcEvent(v1::EVENT_TYPE_VIEW_CHANGE_STARTED, r, t + r * 1000, 1));
   }
   for (uint32_t r = 2; r <= 4; ++r) {
     for (uint32_t s = 2; s <= 4; ++s) {
@@ -378,8 +381,8 @@ TEST(TimelineBuilderTest, PrimaryCrashIsOneViewChangeEpisode) {
   }
   vc.push_back(VcEvent(v1::EVENT_TYPE_NEW_VIEW_SENT, 2, t + 200'000, 1));
   for (uint32_t r = 2; r <= 4; ++r) {
-    vc.push_back(VcEvent(v1::EVENT_TYPE_NEW_VIEW_INSTALLED, r,
-                         t + 300'000 + r, 1, 0, 2));
+    vc.push_back(VcEvent(v1::EVENT_TYPE_NEW_VIEW_INSTALLED, r, t + 300'000 + r,
+                         1, 0, 2));
   }
   fx.Feed(vc);
   // Progress in view 1 ends the episode.
@@ -396,9 +399,9 @@ TEST(TimelineBuilderTest, PrimaryCrashIsOneViewChangeEpisode) {
   EXPECT_EQ(ep.new_view(), 1u);
   EXPECT_EQ(ep.old_primary(), 1u);
   EXPECT_EQ(ep.new_primary(), 2u);
-  EXPECT_EQ(std::vector<uint32_t>(ep.triggered_by().begin(),
-                                  ep.triggered_by().end()),
-            (std::vector<uint32_t>{2, 3, 4}));
+  EXPECT_EQ(
+      std::vector<uint32_t>(ep.triggered_by().begin(), ep.triggered_by().end()),
+      (std::vector<uint32_t>{2, 3, 4}));
   EXPECT_EQ(ep.replicas_size(), 3);
   EXPECT_EQ(ep.replicas(0).votes_from_size(), 3);
   EXPECT_TRUE(ep.has_installed_offset_ns());
@@ -446,8 +449,9 @@ TEST(TimelineBuilderTest, ListFiltersSlowAndIncomplete) {
     SimInstance in = sim.Instance(seq, 0, seq * kSec, seq, seq);
     if (seq % 2 == 0) {
       // Lose one commit_sent: incomplete.
-      auto it = std::find_if(in.events.begin(), in.events.end(),
-                             [](const v1::Event& e) { return e.has_commit_sent(); });
+      auto it =
+          std::find_if(in.events.begin(), in.events.end(),
+                       [](const v1::Event& e) { return e.has_commit_sent(); });
       in.events.erase(it);
     }
     fx.Feed(in.events);
