@@ -1,40 +1,96 @@
 #!/usr/bin/env bash
 # The main job on the bundled demo: installs packages, builds, starts the
-# collector on the instrumented example replica, runs it, and shows the live
-# event stream and the collector's stats. Needs root (eBPF).
+# collector, brings up the 4-replica demo PBFT cluster under client load,
+# crashes its primary half-way (a real view change), and shows the live
+# per-phase view (`resdb-trace top`), then one request's timeline across
+# the replicas, the view-change episode and the collector's counters.
+# Needs root (eBPF).
+#
+#   bash scripts/demo.sh [--count N] [--rate R] [--no-fault] [--keep]
+#     --count N   client requests (default 6000)
+#     --rate R    requests/s, 0 = closed loop (default 1000)
+#     --no-fault  no primary crash
+#     --keep      keep the collector running at the end (prints how to query it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+COUNT=6000 RATE=1000 FAULT=1 KEEP=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --count) COUNT=$2; shift 2 ;;
+    --rate) RATE=$2; shift 2 ;;
+    --no-fault) FAULT=0; shift ;;
+    --keep) KEEP=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "demo.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
 source scripts/bazel_flags.sh
 bash scripts/setup.sh
 
-bazel build "${RESDB_TRACE_BAZEL_FLAGS[@]}" \
+bazel build "${RESDB_TRACE_BAZEL_FLAGS[@]}" --jobs=2 \
   //collector:resdb-trace-collector //collector/cli:resdb-trace \
-  //examples:pbft_example
+  //demo:replica //demo:client
 bin=$(bazel info "${RESDB_TRACE_BAZEL_FLAGS[@]}" bazel-bin 2>/dev/null)
-work=$(mktemp -d)
+work=$(mktemp -d /tmp/resdb-trace-demo.XXXXXX)
 sock="unix://$work/collector.sock"
-collector_pid=""
+cli=("$bin/collector/cli/resdb-trace" --listen "$sock")
+collector_pid="" cluster_pid=""
 cleanup() {
-  [[ -n $collector_pid ]] && kill -INT "$collector_pid" 2>/dev/null && wait "$collector_pid" 2>/dev/null
-  rm -rf "$work"
+  [[ -n $cluster_pid ]] && kill "$cluster_pid" 2>/dev/null
+  if [[ $KEEP == 0 && -n $collector_pid ]]; then
+    kill -INT "$collector_pid" 2>/dev/null && wait "$collector_pid" 2>/dev/null
+  fi
+  return 0
 }
 trap cleanup EXIT
 
-"$bin/collector/resdb-trace-collector" --binary "$bin/examples/pbft_example" \
-  --listen "$sock" --ready-file "$work/ready" &
+"$bin/collector/resdb-trace-collector" --binary "$bin/demo/replica" \
+  --binary "$bin/demo/client" --listen "$sock" --ready-file "$work/ready" \
+  --timeline-idle-ms 2000 2>"$work/collector.err" &
 collector_pid=$!
 for _ in $(seq 1 300); do [[ -f $work/ready ]] && break; sleep 0.1; done
-[[ -f $work/ready ]] || { echo "demo: the collector did not start" >&2; exit 1; }
+[[ -f $work/ready ]] || { cat "$work/collector.err" >&2; echo "demo: the collector did not start" >&2; exit 1; }
+grep -E "hooks attached" "$work/collector.err" || true
 
-echo "== live events (prepared / committed / executed), 3 requests"
-"$bin/collector/cli/resdb-trace" --listen "$sock" watch \
-  --types prepared,committed,execute_end --seconds 3 &
-watch_pid=$!
-sleep 0.5
-"$bin/examples/pbft_example" 3
-wait "$watch_pid" || true
+fault=()
+if [[ $FAULT == 1 ]]; then
+  fault=(--fault "1:crash_primary_after=$((COUNT / 2))")
+  echo "== cluster: 4 replicas, $COUNT requests at ${RATE}/s; the primary (r1) crashes after $((COUNT / 2))"
+else
+  echo "== cluster: 4 replicas, $COUNT requests at ${RATE}/s"
+fi
+demo/cluster.sh --bin_dir "$bin/demo" --count "$COUNT" --rate "$RATE" \
+  --concurrency 16 --out "$work/cluster" --settle_s 1 "${fault[@]}" \
+  >"$work/cluster.out" 2>&1 &
+cluster_pid=$!
 
-echo "== 20000 more requests, then the collector's own counters"
-"$bin/examples/pbft_example" 20000
-sleep 0.5
-"$bin/collector/cli/resdb-trace" --listen "$sock" stats
+# Live view while the cluster runs (redraws in a terminal; a summary at the end).
+"${cli[@]}" top --interval-ms 1000 &
+top_pid=$!
+wait "$cluster_pid" && cluster_rc=0 || cluster_rc=$?
+cluster_pid=""
+sleep 2.5  # let the last timelines close (idle timeout 2 s)
+kill -INT "$top_pid" 2>/dev/null
+wait "$top_pid" || true
+echo
+echo "== cluster result (exit $cluster_rc)"
+tail -n 6 "$work/cluster.out"
+
+seq=$(( COUNT / 4 ))
+echo
+echo "== one request through PBFT on every replica: resdb-trace timeline $seq"
+"${cli[@]}" timeline "$seq" || true
+echo
+echo "== view changes: resdb-trace viewchanges"
+"${cli[@]}" viewchanges
+echo
+echo "== slowest recent timelines: resdb-trace timelines --slow 20 --limit 5"
+"${cli[@]}" timelines --slow 20 --limit 5 || true
+echo
+echo "== collector counters: resdb-trace stats"
+"${cli[@]}" stats
+if [[ $KEEP == 1 ]]; then
+  echo
+  echo "collector still running (pid $collector_pid): ${cli[*]} timeline SEQ | top | watch"
+fi
+exit "$cluster_rc"

@@ -8,13 +8,16 @@
 //   resdb-trace timelines [--slow MS] [--incomplete] [--limit N] [--json]
 //   resdb-trace viewchanges [--json]
 //   resdb-trace top [--seconds S] [--interval-ms N]
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -501,6 +504,21 @@ int Top(const std::string& listen, int argc, char** argv, int i) {
   req.set_include_view_changes(true);
   req.set_include_anomalies(true);
   auto reader = stub->WatchTimelines(&ctx, req);
+  // Ctrl-C (or SIGTERM from a script) ends the watch and prints the final
+  // summary instead of killing the process.
+  static std::atomic<bool> interrupted{false};
+  signal(SIGINT, [](int) { interrupted.store(true); });
+  signal(SIGTERM, [](int) { interrupted.store(true); });
+  std::atomic<bool> done{false};
+  std::thread canceller([&] {
+    while (!done.load()) {
+      if (interrupted.load()) {
+        ctx.TryCancel();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
   resdb_trace::collector::PhaseStats stats;
   uint64_t view_changes = 0, anomalies = 0, since_last = 0, dropped = 0;
   auto last = std::chrono::steady_clock::now();
@@ -542,7 +560,10 @@ int Top(const std::string& listen, int argc, char** argv, int i) {
     }
   }
   grpc::Status s = reader->Finish();
-  if (!s.ok() && s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+  done.store(true);
+  canceller.join();
+  if (!s.ok() && s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
+      !(interrupted.load() && s.error_code() == grpc::StatusCode::CANCELLED)) {
     Die(absl::StrFormat("top: %s", s.error_message()), 1);
   }
   draw(true);
