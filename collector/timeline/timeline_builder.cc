@@ -173,10 +173,90 @@ void TimelineBuilder::AddLocked(const v1::Event& e) {
   }
 }
 
+bool TimelineBuilder::Reopen(uint64_t seq, int64_t t, uint32_t rid,
+                             uint32_t pid) {
+  auto c = by_seq_.find(seq);
+  auto ft = closed_first_t_.find(seq);
+  if (c == by_seq_.end() || ft == closed_first_t_.end()) return false;
+  const v1::Timeline& old = *c->second;
+  const int64_t first_t = ft->second;
+  if (t - (first_t + old.duration_ns()) >
+      absl::ToInt64Nanoseconds(options_.max_age)) {
+    return false;
+  }
+  // The same instance only if this replica is the same process as before
+  // (a restarted cluster reuses seqs).
+  for (const auto& lane : old.replicas()) {
+    if (lane.replica_id() == rid && lane.pid() != pid) return false;
+  }
+  Open o;
+  o.seq = seq;
+  o.first_t = first_t;
+  o.first_wall_ns = TimeUtil::TimestampToNanoseconds(old.start_time());
+  o.last_t = first_t + old.duration_ns();
+  o.losses = old.completeness().losses_while_open();
+  for (const auto& lane : old.replicas()) {
+    ReplicaMarks& rm = o.replicas[lane.replica_id()];
+    rm.pid = lane.pid();
+    for (const auto& m : lane.marks()) {
+      Mark mk;
+      mk.type = m.type();
+      mk.t = first_t + m.offset_ns();
+      mk.wall_ns = TimeUtil::TimestampToNanoseconds(m.time());
+      if (m.has_peer()) mk.peer = m.peer();
+      if (m.has_view()) mk.view = m.view();
+      if (m.has_digest_prefix()) mk.digest = m.digest_prefix();
+      mk.event_id = m.event_id();
+      rm.marks.push_back(mk);
+      ++o.events;
+    }
+  }
+  for (const auto& q : old.requests()) {
+    RequestLink link;
+    link.proxy_id = q.proxy_id();
+    if (q.has_local_id()) link.local_id = q.local_id();
+    if (q.has_digest_prefix()) link.digest = q.digest_prefix();
+    if (q.has_sent_offset_ns()) link.sent_t = first_t + q.sent_offset_ns();
+    if (q.has_replied_offset_ns()) {
+      link.replied_t = first_t + q.replied_offset_ns();
+    }
+    link.matching = q.matching_replies();
+    auto proxy = traced_proxies_.find(q.proxy_id());
+    if (proxy != traced_proxies_.end()) link.proxy_replica = proxy->second;
+    o.requests.push_back(link);
+  }
+  switch (old.state()) {
+    case v1::TIMELINE_STATE_COMPLETE:
+      stats_.set_complete(stats_.complete() - 1);
+      break;
+    case v1::TIMELINE_STATE_EVICTED:
+      stats_.set_evicted(stats_.evicted() - 1);
+      break;
+    default:
+      stats_.set_incomplete(stats_.incomplete() - 1);
+  }
+  for (auto it = closed_.rbegin(); it != closed_.rend(); ++it) {
+    if (*it == c->second) {
+      closed_.erase(std::next(it).base());
+      break;
+    }
+  }
+  by_seq_.erase(c);
+  closed_first_t_.erase(ft);
+  open_.emplace(seq, std::move(o));
+  return true;
+}
+
 TimelineBuilder::Open& TimelineBuilder::OpenFor(uint64_t seq, int64_t t,
-                                                int64_t wall_ns) {
+                                                int64_t wall_ns, uint32_t rid,
+                                                uint32_t pid) {
   auto it = open_.find(seq);
   if (it != open_.end()) return it->second;
+  if (Reopen(seq, t, rid, pid)) {
+    Open& o = open_.at(seq);
+    UpdateCompletion(o, t);
+    return o;
+  }
   while (open_.size() >= options_.max_open && !open_.empty()) {
     // Evict the oldest open timeline.
     auto oldest = std::min_element(open_.begin(), open_.end(),
@@ -200,7 +280,7 @@ void TimelineBuilder::AddStage(const v1::Event& e, const StageFields& s) {
   CheckAnomalies(e, s);
   if (s.view) current_view_ = std::max(current_view_, *s.view);
 
-  Open& o = OpenFor(s.seq, t, wall);
+  Open& o = OpenFor(s.seq, t, wall, rid, e.process().pid());
   o.last_t = std::max(o.last_t, t);
   if (t < o.first_t) {
     o.first_t = t;
@@ -528,6 +608,7 @@ void TimelineBuilder::Close(uint64_t seq, v1::TimelineState forced) {
   auto it = open_.find(seq);
   if (it == open_.end()) return;
   auto tl = std::make_shared<v1::Timeline>(Render(it->second, true, forced));
+  const int64_t it_first_t = it->second.first_t;
   open_.erase(it);
   switch (tl->state()) {
     case v1::TIMELINE_STATE_COMPLETE:
@@ -542,6 +623,7 @@ void TimelineBuilder::Close(uint64_t seq, v1::TimelineState forced) {
   std::shared_ptr<const v1::Timeline> ctl = tl;
   closed_.push_back(ctl);
   by_seq_[ctl->seq()] = ctl;
+  closed_first_t_[ctl->seq()] = it_first_t;
   for (const v1::ClientRequest& q : ctl->requests()) {
     if (q.has_local_id()) by_request_[{q.proxy_id(), q.local_id()}] = seq;
     if (q.has_digest_prefix()) by_digest_[q.digest_prefix()] = seq;
@@ -550,7 +632,10 @@ void TimelineBuilder::Close(uint64_t seq, v1::TimelineState forced) {
   while (closed_.size() > options_.retained) {
     const std::shared_ptr<const v1::Timeline>& old = closed_.front();
     auto s = by_seq_.find(old->seq());
-    if (s != by_seq_.end() && s->second == old) by_seq_.erase(s);
+    if (s != by_seq_.end() && s->second == old) {
+      by_seq_.erase(s);
+      closed_first_t_.erase(old->seq());
+    }
     for (const v1::ClientRequest& q : old->requests()) {
       auto r = by_request_.find({q.proxy_id(), q.local_id()});
       if (r != by_request_.end() && r->second == old->seq()) {

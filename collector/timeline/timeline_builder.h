@@ -153,7 +153,11 @@ class TimelineBuilder {
   void CheckAnomalies(const v1::Event& event, const StageFields& s)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteProgress(int64_t t, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Open& OpenFor(uint64_t seq, int64_t t, int64_t wall_ns)
+  Open& OpenFor(uint64_t seq, int64_t t, int64_t wall_ns, uint32_t rid,
+                uint32_t pid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves a retained closed timeline back to open_ (a later view re-proposed
+  // its seq); false when there is none to reopen.
+  bool Reopen(uint64_t seq, int64_t t, uint32_t rid, uint32_t pid)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateCompletion(Open& open, int64_t t)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -180,6 +184,8 @@ class TimelineBuilder {
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> by_request_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, uint64_t> by_digest_ ABSL_GUARDED_BY(mu_);
+  // Kernel time of offset 0 of each timeline in by_seq_, to reopen it.
+  absl::flat_hash_map<uint64_t, int64_t> closed_first_t_ ABSL_GUARDED_BY(mu_);
 
   std::map<uint32_t, Replica> replicas_ ABSL_GUARDED_BY(mu_);
   // Proxy id -> replica id of the traced process that reports its batches.

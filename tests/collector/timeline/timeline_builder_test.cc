@@ -417,6 +417,42 @@ TEST(TimelineBuilderTest, PrimaryCrashIsOneViewChangeEpisode) {
   EXPECT_EQ(fx.builder.Stats().view_changes(), 1u);
 }
 
+// After a view change the new primary re-proposes seqs that had already
+// committed; replicas prepare again but never commit twice. That is the same
+// instance, not a new one that "lost" its commit.
+TEST(TimelineBuilderTest, ReproposalOfACommittedSeqReopensItsTimeline) {
+  Fixture fx;
+  PbftSim sim;
+  fx.Feed(sim.Instance(1, 0, kSec, 1, 0x1).events);
+  fx.builder.Advance(2 * kSec);
+  ASSERT_EQ(fx.builder.Stats().complete(), 1u);
+  SimInstance again = sim.Instance(1, 1, 3 * kSec, 1, 0x1, {2, 3, 4});
+  std::vector<v1::Event> reproposal;
+  for (const auto& e : again.events) {
+    if (e.has_committed() || e.has_execute_start() || e.has_execute_end() ||
+        e.has_reply_sent() || e.has_reply_to_client() ||
+        e.has_client_batch_sent() || e.has_request_received()) {
+      continue;
+    }
+    reproposal.push_back(e);
+  }
+  fx.Feed(reproposal);
+  fx.builder.Advance(10 * kSec);
+  auto stats = fx.builder.Stats();
+  EXPECT_EQ(stats.complete(), 1u);
+  EXPECT_EQ(stats.incomplete(), 0u);
+  EXPECT_EQ(stats.retained(), 1u);
+  v1::GetTimelineRequest req;
+  req.set_seq(1);
+  auto t = fx.builder.Get(req);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->state(), v1::TIMELINE_STATE_COMPLETE)
+      << t->completeness().DebugString();
+  EXPECT_EQ(t->view(), 0u);
+  EXPECT_EQ(std::vector<uint64_t>(t->views().begin(), t->views().end()),
+            (std::vector<uint64_t>{0, 1}));
+}
+
 TEST(TimelineBuilderTest, MemoryIsBounded) {
   TimelineOptions o;
   o.max_open = 3;
