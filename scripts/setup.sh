@@ -14,6 +14,8 @@ PACKAGES=(
   # BPF tooling: skeleton generation; bpftrace only for the seed comparison
   # in bench/
   bpftool bpftrace
+  # tests: the ResilientDB patch check (git apply), the metrics scrape test
+  git prometheus
 )
 
 if [[ $(id -u) -ne 0 ]]; then
