@@ -68,23 +68,37 @@ size_t Utf8SequenceLength(const std::string& s, size_t i) {
   return 0;
 }
 
-// Appends `s` escaped for the exposition format: backslash and newline
-// always, the double quote in label values; invalid UTF-8 (which makes
-// Prometheus reject the whole scrape) becomes U+FFFD.
-void AppendEscaped(const std::string& s, bool quote, std::string* out) {
+bool ValidUtf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+// Prometheus rejects a whole scrape over one invalid UTF-8 label value, so
+// invalid bytes become U+FFFD before a value is stored.
+std::string SanitizeUtf8(const std::string& s) {
+  if (ValidUtf8(s)) return s;
+  std::string out;
   for (size_t i = 0; i < s.size();) {
     size_t n = Utf8SequenceLength(s, i);
     if (n == 0) {
-      out->append("\xEF\xBF\xBD");
+      out.append("\xEF\xBF\xBD");
       ++i;
-      continue;
-    }
-    if (n > 1) {
-      out->append(s, i, n);
+    } else {
+      out.append(s, i, n);
       i += n;
-      continue;
     }
-    char c = s[i++];
+  }
+  return out;
+}
+
+// Appends `s` escaped for the exposition format: backslash and newline
+// always, the double quote in label values only.
+void AppendEscaped(const std::string& s, bool quote, std::string* out) {
+  for (char c : s) {
     if (c == '\\') {
       out->append("\\\\");
     } else if (c == '\n') {
@@ -211,6 +225,9 @@ class CallbackFamily final : public internal::FamilyBase {
       samples.clear();
     }
     const size_t arity = label_names().size();
+    for (Sample& sample : samples) {
+      for (std::string& v : sample.label_values) v = SanitizeUtf8(v);
+    }
     samples.erase(std::remove_if(samples.begin(), samples.end(),
                                  [&](const Sample& s) {
                                    return s.label_values.size() != arity;
@@ -302,7 +319,7 @@ namespace internal {
 FamilyBase::FamilyBase(std::string name, std::string help, MetricType type,
                        std::vector<std::string> label_names)
     : name_(std::move(name)),
-      help_(std::move(help)),
+      help_(SanitizeUtf8(help)),
       type_(type),
       label_names_(std::move(label_names)) {}
 
@@ -330,8 +347,19 @@ absl::StatusOr<T*> Family<T>::WithLabels(
         absl::StrFormat("metric %s: %d label values for %d label names", name(),
                         label_values.size(), label_names().size()));
   }
+  const std::vector<std::string>* key = &label_values;
+  std::vector<std::string> sanitized;
+  for (const std::string& v : label_values) {
+    if (!ValidUtf8(v)) {
+      for (const std::string& w : label_values) {
+        sanitized.push_back(SanitizeUtf8(w));
+      }
+      key = &sanitized;
+      break;
+    }
+  }
   absl::MutexLock lock(&mu_);
-  auto it = children_.find(label_values);
+  auto it = children_.find(*key);
   if (it != children_.end()) return it->second.get();
   if (children_.size() >= kMaxChildrenPerFamily) {
     return absl::ResourceExhaustedError(
@@ -345,7 +373,7 @@ absl::StatusOr<T*> Family<T>::WithLabels(
     child = std::make_unique<T>();
   }
   T* raw = child.get();
-  children_.emplace(label_values, std::move(child));
+  children_.emplace(*key, std::move(child));
   return raw;
 }
 

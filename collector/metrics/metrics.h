@@ -147,8 +147,10 @@ class FamilyBase {
 template <typename T>
 class Family final : public internal::FamilyBase {
  public:
-  // The child for `label_values` (one per label name, in order; any UTF-8),
-  // created on first use. INVALID_ARGUMENT for the wrong number of values,
+  // The child for `label_values` (one per label name, in order), created on
+  // first use. Values are UTF-8; invalid bytes are stored as U+FFFD (values
+  // that differ only there share a child), because Prometheus rejects a
+  // scrape with invalid UTF-8. INVALID_ARGUMENT for the wrong number of values,
   // RESOURCE_EXHAUSTED beyond kMaxChildrenPerFamily.
   absl::StatusOr<T*> WithLabels(const std::vector<std::string>& label_values);
 
