@@ -404,7 +404,7 @@ absl::Status HttpServer::AddRoute(Route route) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "http route: pattern '%s' must start with '/'", route.pattern));
   }
-  absl::MutexLock lock(&routes_mu_);
+  std::unique_lock<std::shared_mutex> lock(routes_mu_);
   for (const auto& r : routes_) {
     if (r->method == route.method && r->pattern == route.pattern) {
       return absl::AlreadyExistsError(absl::StrFormat(
@@ -416,7 +416,7 @@ absl::Status HttpServer::AddRoute(Route route) {
 }
 
 absl::Status HttpServer::Start() {
-  absl::MutexLock lock(&lifecycle_mu_);
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
   if (started_ || stopped_) {
     return absl::FailedPreconditionError(
         "http server: Start after Start or Stop");
@@ -428,7 +428,7 @@ absl::Status HttpServer::Start() {
 
 void HttpServer::Stop() {
   {
-    absl::MutexLock lock(&lifecycle_mu_);
+    std::lock_guard<std::mutex> lock(lifecycle_mu_);
     if (stopped_) return;
     stopped_ = true;
   }
@@ -440,7 +440,7 @@ void HttpServer::Stop() {
   if (accept_thread_.joinable()) accept_thread_.join();
   std::map<uint64_t, std::thread> threads;
   {
-    absl::MutexLock lock(&threads_mu_);
+    std::lock_guard<std::mutex> lock(threads_mu_);
     threads.swap(threads_);
     finished_.clear();
   }
@@ -523,15 +523,18 @@ void HttpServer::AcceptLoop() {
           Reject(fd, &lingering);
           continue;
         }
+        // Counted before the thread exists, so stats() never lags a
+        // response the client already has.
         active_connections_.fetch_add(1);
+        connections_accepted_.fetch_add(1);
         uint64_t id = next_thread_id_++;
         try {
-          absl::MutexLock lock(&threads_mu_);
+          std::lock_guard<std::mutex> lock(threads_mu_);
           threads_.emplace(
               id, std::thread(&HttpServer::ServeConnection, this, id, fd));
-          connections_accepted_.fetch_add(1);
         } catch (const std::system_error&) {
           active_connections_.fetch_sub(1);
+          connections_accepted_.fetch_sub(1);
           Reject(fd, &lingering);
         }
       }
@@ -559,7 +562,7 @@ void HttpServer::Reject(int fd, std::vector<Lingering>* lingering) {
 void HttpServer::ReapFinished() {
   std::vector<std::thread> done;
   {
-    absl::MutexLock lock(&threads_mu_);
+    std::lock_guard<std::mutex> lock(threads_mu_);
     for (uint64_t id : finished_) {
       auto it = threads_.find(id);
       if (it == threads_.end()) continue;
@@ -639,7 +642,7 @@ void HttpServer::ServeConnection(uint64_t id, int fd) {
   }
   CloseGracefully(fd);
   active_connections_.fetch_sub(1);
-  absl::MutexLock lock(&threads_mu_);
+  std::lock_guard<std::mutex> lock(threads_mu_);
   finished_.push_back(id);
 }
 
@@ -647,7 +650,7 @@ void HttpServer::Dispatch(int fd, const Request& request) {
   std::shared_ptr<const Route> route;
   std::vector<std::string> allowed;
   {
-    absl::ReaderMutexLock lock(&routes_mu_);
+    std::shared_lock<std::shared_mutex> lock(routes_mu_);
     const std::string* best = nullptr;
     for (const auto& r : routes_) {
       if (PatternMatches(r->pattern, request.path) &&

@@ -216,7 +216,7 @@ class CallbackFamily final : public internal::FamilyBase {
 
   void Render(std::string* out) const override {
     // Held across the call: Retire waits for a scrape in progress.
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (fn_ == nullptr) return;
     std::vector<Sample> samples;
     try {
@@ -248,13 +248,13 @@ class CallbackFamily final : public internal::FamilyBase {
   }
 
   void Retire() override {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     fn_ = nullptr;
   }
 
  private:
-  mutable absl::Mutex mu_;
-  Registry::SamplesFn fn_ ABSL_GUARDED_BY(mu_);
+  mutable std::mutex mu_;
+  Registry::SamplesFn fn_;  // guarded by mu_
 };
 
 }  // namespace
@@ -358,7 +358,7 @@ absl::StatusOr<T*> Family<T>::WithLabels(
       break;
     }
   }
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = children_.find(*key);
   if (it != children_.end()) return it->second.get();
   if (children_.size() >= kMaxChildrenPerFamily) {
@@ -379,7 +379,7 @@ absl::StatusOr<T*> Family<T>::WithLabels(
 
 template <typename T>
 void Family<T>::Render(std::string* out) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   RenderHeader(out);
   std::vector<std::pair<const std::vector<std::string>*, const T*>> sorted;
   sorted.reserve(children_.size());
@@ -422,7 +422,7 @@ absl::Status Registry::Add(std::shared_ptr<internal::FamilyBase> family) {
     seen.push_back(label);
   }
   std::vector<std::string> mine = SeriesNames(*family);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [other_name, other] : families_) {
     for (const std::string& theirs : SeriesNames(*other)) {
       if (std::find(mine.begin(), mine.end(), theirs) != mine.end()) {
@@ -565,7 +565,7 @@ absl::Status Registry::AddCallbackGauge(std::string name, std::string help,
 absl::Status Registry::Remove(const std::string& name) {
   std::shared_ptr<internal::FamilyBase> family;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = families_.find(name);
     if (it == families_.end()) {
       return absl::NotFoundError(
@@ -582,7 +582,7 @@ absl::Status Registry::Remove(const std::string& name) {
 std::string Registry::Render() const {
   std::vector<std::shared_ptr<internal::FamilyBase>> families;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     families.reserve(families_.size());
     for (const auto& [name, family] : families_) families.push_back(family);
   }

@@ -23,13 +23,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace resdb_trace::collector::metrics {
@@ -162,9 +162,11 @@ class Family final : public internal::FamilyBase {
          std::vector<std::string> label_names, std::vector<double> bounds);
 
   const std::vector<double> bounds_;  // histograms only
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::vector<std::string>, std::unique_ptr<T>> children_
-      ABSL_GUARDED_BY(mu_);
+  // std::mutex rather than absl::Mutex: ThreadSanitizer sees it with
+  // Debian's (uninstrumented) Abseil.
+  mutable std::mutex mu_;
+  // Guarded by mu_.
+  absl::flat_hash_map<std::vector<std::string>, std::unique_ptr<T>> children_;
 };
 
 extern template class Family<Counter>;
@@ -240,12 +242,12 @@ class Registry {
                                  std::vector<std::string> label_names,
                                  SamplesFn fn);
 
-  mutable absl::Mutex mu_;
-  std::map<std::string, std::shared_ptr<internal::FamilyBase>> families_
-      ABSL_GUARDED_BY(mu_);
-  // Removed families: kept so that children handed out stay valid.
-  std::vector<std::shared_ptr<internal::FamilyBase>> retired_
-      ABSL_GUARDED_BY(mu_);
+  mutable std::mutex mu_;
+  // Guarded by mu_.
+  std::map<std::string, std::shared_ptr<internal::FamilyBase>> families_;
+  // Removed families, kept so that children handed out stay valid. Guarded
+  // by mu_.
+  std::vector<std::shared_ptr<internal::FamilyBase>> retired_;
 };
 
 }  // namespace resdb_trace::collector::metrics

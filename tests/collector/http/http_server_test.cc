@@ -10,11 +10,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "tests/collector/http/test_client.h"
 
@@ -370,7 +370,7 @@ TEST(HttpServer, EventStreamDeliversEventsAndNoticesDisconnect) {
   auto server = MakeServer();
   ASSERT_NE(server, nullptr);
   std::atomic<int> sent{0};
-  absl::Notification handler_done;
+  std::promise<void> handler_done;
   ASSERT_TRUE(server
                   ->HandleStream("/events",
                                  [&](const Request& r, StreamWriter& w) {
@@ -386,7 +386,7 @@ TEST(HttpServer, EventStreamDeliversEventsAndNoticesDisconnect) {
                                          std::chrono::milliseconds(2));
                                    }
                                    EXPECT_FALSE(w.open());
-                                   handler_done.Notify();
+                                   handler_done.set_value();
                                  })
                   .ok());
   ASSERT_TRUE(server->Start().ok());
@@ -411,7 +411,8 @@ TEST(HttpServer, EventStreamDeliversEventsAndNoticesDisconnect) {
   }
   EXPECT_EQ(server->stats().active_streams, 1u);
   close(fd);
-  ASSERT_TRUE(handler_done.WaitForNotificationWithTimeout(absl::Seconds(5)))
+  ASSERT_EQ(handler_done.get_future().wait_for(std::chrono::seconds(5)),
+            std::future_status::ready)
       << "the writer did not notice the disconnect";
   EXPECT_TRUE(Eventually([&] {
     return server->stats().active_streams == 0 &&
@@ -423,13 +424,13 @@ TEST(HttpServer, EventStreamWaitClosedWakesOnDisconnect) {
   auto server = MakeServer();
   ASSERT_NE(server, nullptr);
   std::atomic<bool> closed{false};
-  absl::Notification done;
+  std::promise<void> done;
   ASSERT_TRUE(server
                   ->HandleStream("/idle",
                                  [&](const Request&, StreamWriter& w) {
                                    w.Send("hello", "1");
                                    closed = w.WaitClosed(absl::Seconds(30));
-                                   done.Notify();
+                                   done.set_value();
                                  })
                   .ok());
   ASSERT_TRUE(server->Start().ok());
@@ -440,7 +441,8 @@ TEST(HttpServer, EventStreamWaitClosedWakesOnDisconnect) {
   ASSERT_TRUE(ReadUntil(fd, "data: 1\n\n", &buf));
   Clock::time_point start = Clock::now();
   close(fd);
-  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_EQ(done.get_future().wait_for(std::chrono::seconds(5)),
+            std::future_status::ready);
   EXPECT_TRUE(closed.load());
   EXPECT_LT(SecondsSince(start), 5.0);
 }
