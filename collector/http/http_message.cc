@@ -273,6 +273,8 @@ std::string_view StatusReason(int status) {
       return "URI Too Long";
     case 415:
       return "Unsupported Media Type";
+    case 417:
+      return "Expectation Failed";
     case 422:
       return "Unprocessable Content";
     case 429:
@@ -363,6 +365,7 @@ ParseResult ParseHttpRequest(std::string_view input, size_t max_request_bytes,
     return t;
   }
 
+  bool expect_continue = false;
   bool has_length = false;
   uint64_t content_length = 0;
   int host_fields = 0;
@@ -412,6 +415,11 @@ ParseResult ParseHttpRequest(std::string_view input, size_t max_request_bytes,
                    "Content-Length");
     } else if (name == "host") {
       ++host_fields;
+    } else if (name == "expect") {
+      if (ToLower(value) != "100-continue") {
+        return Error(417, "only \"Expect: 100-continue\" is supported");
+      }
+      expect_continue = true;
     }
     r.headers.emplace_back(std::move(name), std::string(value));
   }
@@ -424,7 +432,11 @@ ParseResult ParseHttpRequest(std::string_view input, size_t max_request_bytes,
                                       max_request_bytes));
   }
   size_t total = header_end + static_cast<size_t>(content_length);
-  if (input.size() < total) return Incomplete(total);
+  if (input.size() < total) {
+    ParseResult more = Incomplete(total);
+    more.expect_continue = expect_continue;
+    return more;
+  }
   r.body = std::string(input.substr(header_end, content_length));
   *request = std::move(r);
   ParseResult done;

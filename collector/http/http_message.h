@@ -63,7 +63,10 @@ struct ParseResult {
   // kIncomplete: the input size at which the request will be complete, once
   // the header section is known (0 before that).
   size_t needed = 0;
-  int http_status = 0;  // kError: 400, 413, 431, 501 or 505
+  // kIncomplete with `needed`: the client sent "Expect: 100-continue" and
+  // waits for "HTTP/1.1 100 Continue" before sending the body.
+  bool expect_continue = false;
+  int http_status = 0;  // kError: 400, 413, 417, 431, 501 or 505
   std::string error;    // kError: what was wrong, one line
 };
 
@@ -75,7 +78,8 @@ struct ParseResult {
 // Accepted: origin-form targets ("/path?query"), CRLF or bare LF line ends,
 // up to 8 empty lines before the request line, Content-Length bodies. A
 // request (header section plus body) longer than `max_request_bytes` is 413;
-// more than 100 header fields is 431; any Transfer-Encoding is 501; HTTP/1.1
+// more than 100 header fields is 431; an Expect other than 100-continue is
+// 417; any Transfer-Encoding is 501; HTTP/1.1
 // without Host, obsolete line folding, conflicting Content-Lengths, bad
 // percent-encoding, control bytes and "." or
 // ".." path segments are 400.

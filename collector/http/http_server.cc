@@ -624,6 +624,12 @@ void HttpServer::ServeConnection(uint64_t id, int fd) {
     parsed_once = true;
     result = ParseHttpRequest(buf, options_.max_request_bytes, &request);
     if (result.status == ParseStatus::kIncomplete) {
+      if (result.expect_continue && needed == 0) {
+        constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (!SendAll(fd, stop_fd_, kContinue, After(options_.write_timeout))) {
+          break;
+        }
+      }
       needed = result.needed;
       if (buf.size() < cap) continue;
       // Unreachable by the parser's contract; never read past the cap.
@@ -672,7 +678,7 @@ void HttpServer::Dispatch(int fd, const Request& request) {
     }
   }
   if (allowed.empty()) {
-    SendError(fd, 404, "no such endpoint");
+    SendError(fd, 404, "no such endpoint", request.method == "HEAD");
     return;
   }
   if (route == nullptr) {
@@ -684,7 +690,7 @@ void HttpServer::Dispatch(int fd, const Request& request) {
     Response r = Response::Text(
         405, absl::StrFormat("method %s not allowed here\n", request.method));
     r.headers.emplace_back("Allow", absl::StrJoin(allowed, ", "));
-    SendResponse(fd, r, false);
+    SendResponse(fd, r, request.method == "HEAD");
     return;
   }
   const bool head_only = request.method == "HEAD" && route->method != "HEAD";
@@ -757,8 +763,10 @@ void HttpServer::SendResponse(int fd, const Response& response,
   SendAll(fd, stop_fd_, out, After(options_.write_timeout));
 }
 
-void HttpServer::SendError(int fd, int status, std::string_view message) {
-  SendResponse(fd, Response::Text(status, std::string(message) + "\n"), false);
+void HttpServer::SendError(int fd, int status, std::string_view message,
+                           bool head_only) {
+  SendResponse(fd, Response::Text(status, std::string(message) + "\n"),
+               head_only);
 }
 
 void HttpServer::CloseGracefully(int fd) {

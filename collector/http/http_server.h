@@ -9,8 +9,9 @@
 //
 // Every way a client can misbehave ends in an answer and a closed connection,
 // never in a crash or an unbounded allocation: 400 malformed, 404 no route,
-// 405 wrong method, 408 too slow, 413 larger than max_request_bytes, 501
-// Transfer-Encoding, 505 not HTTP/1.x, 503 over max_connections.
+// 405 wrong method, 408 too slow, 413 larger than max_request_bytes, 417
+// unsupported Expect, 431 too many header fields, 501 Transfer-Encoding, 505
+// not HTTP/1.x, 503 over max_connections.
 #ifndef RESDB_TRACE_COLLECTOR_HTTP_HTTP_SERVER_H_
 #define RESDB_TRACE_COLLECTOR_HTTP_HTTP_SERVER_H_
 
@@ -96,7 +97,7 @@ class HttpServer {
     uint64_t connections_accepted = 0;  // handed to a connection thread
     uint64_t connections_rejected = 0;  // answered 503 (max_connections)
     uint64_t requests = 0;              // parsed and routed (any status)
-    uint64_t client_errors = 0;         // answered 400/408/413/501/505
+    uint64_t client_errors = 0;         // answered 400/408/413/417/431/501/505
     uint64_t active_connections = 0;    // now, streams included
     uint64_t active_streams = 0;        // now
   };
@@ -165,7 +166,8 @@ class HttpServer {
   void Dispatch(int fd, const Request& request);
   bool WriteAll(int fd, std::string_view bytes);
   void SendResponse(int fd, const Response& response, bool head_only);
-  void SendError(int fd, int status, std::string_view message);
+  void SendError(int fd, int status, std::string_view message,
+                 bool head_only = false);
   void CloseGracefully(int fd);
 
   const Options options_;

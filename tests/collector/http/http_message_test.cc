@@ -208,6 +208,24 @@ TEST(ParseHttpRequest, ContentLengthRules) {
   EXPECT_EQ(ErrorStatus(head + "Transfer-Encoding: chunked\r\n\r\n"), 501);
 }
 
+TEST(ParseHttpRequest, ExpectContinue) {
+  const std::string head =
+      "POST /p HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\n"
+      "Content-Length: 4\r\n\r\n";
+  Request r;
+  ParseResult p = Parse(head, &r);
+  ASSERT_EQ(p.status, ParseStatus::kIncomplete);
+  EXPECT_TRUE(p.expect_continue);
+  EXPECT_EQ(p.needed, head.size() + 4);
+  p = Parse(head + "body", &r);
+  ASSERT_EQ(p.status, ParseStatus::kComplete);
+  EXPECT_EQ(r.body, "body");
+  p = Parse("POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n", &r);
+  EXPECT_FALSE(p.expect_continue);
+  EXPECT_EQ(ErrorStatus("GET / HTTP/1.1\r\nHost: h\r\nExpect: magic\r\n\r\n"),
+            417);
+}
+
 TEST(ParseHttpRequest, SizeLimits) {
   const size_t max = 1024;
   const std::string head = "POST / HTTP/1.1\r\nHost: h\r\n";
@@ -287,8 +305,8 @@ TEST(ParseHttpRequest, RandomMutationsNeverBreakTheContract) {
       case ParseStatus::kError:
         ++error;
         ASSERT_TRUE(p.http_status == 400 || p.http_status == 413 ||
-                    p.http_status == 431 || p.http_status == 501 ||
-                    p.http_status == 505)
+                    p.http_status == 417 || p.http_status == 431 ||
+                    p.http_status == 501 || p.http_status == 505)
             << p.http_status;
         ASSERT_FALSE(p.error.empty());
         break;

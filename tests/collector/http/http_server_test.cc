@@ -115,6 +115,25 @@ TEST(HttpServer, GetPostHeadOverLoopback) {
   EXPECT_EQ(st.client_errors, 0u);
 }
 
+TEST(HttpServer, ExpectContinueGetsAnInterimResponse) {
+  auto server = MakeServer();
+  ASSERT_NE(server, nullptr);
+  ASSERT_TRUE(server->Start().ok());
+  int fd = Connect(server->address());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendBytes(fd,
+                        "POST /echo HTTP/1.1\r\nHost: h\r\nExpect: "
+                        "100-continue\r\nContent-Length: 5\r\n\r\n"));
+  std::string buf;
+  ASSERT_TRUE(ReadUntil(fd, "\r\n\r\n", &buf));
+  EXPECT_EQ(buf, "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_TRUE(SendBytes(fd, "hello"));
+  ClientResponse r = testing::ParseClientResponse(ReadUntilClose(fd));
+  close(fd);
+  EXPECT_EQ(r.status, 201) << r.raw;
+  EXPECT_EQ(r.body, "hello");
+}
+
 TEST(HttpServer, NotFoundAndMethodNotAllowed) {
   auto server = MakeServer();
   ASSERT_NE(server, nullptr);
@@ -128,6 +147,11 @@ TEST(HttpServer, NotFoundAndMethodNotAllowed) {
   EXPECT_EQ(r.Header("allow"), "GET, HEAD, POST");
   r = testing::Request(server->address(), "get", "/echo");  // case-sensitive
   EXPECT_EQ(r.status, 405) << r.raw;
+  // Answers to HEAD never carry a body, errors included.
+  r = testing::Request(server->address(), "HEAD", "/nope");
+  EXPECT_EQ(r.status, 404) << r.raw;
+  EXPECT_EQ(r.body, "");
+  EXPECT_NE(r.Header("content-length"), "0");
 }
 
 TEST(HttpServer, PrefixRoutesLongestMatchWins) {
