@@ -92,18 +92,17 @@ absl::Status CollectorMetrics::Init(Collector* c, TimelineRunner* timelines) {
       "resdb_trace_timeline_events_dropped_total",
       "Events the timeline builder lost because its queue was full.",
       [b] { return static_cast<double>(b->Stats().events_dropped()); }));
-  ASSIGN_OR_RETURN(phase_,
-                   r.AddHistogramFamily(
-                       "resdb_trace_phase_duration_seconds",
-                       "Time a replica spent in a PBFT phase, per closed "
-                       "timeline (docs/timelines.md).",
-                       {"replica", "phase"}));
   ASSIGN_OR_RETURN(
-      quorum_,
-      r.AddHistogramFamily("resdb_trace_quorum_formation_seconds",
-                           "Pre-prepare at the replica -> arrival of the "
-                           "2f+1-th matching vote.",
+      phase_,
+      r.AddHistogramFamily("resdb_trace_phase_duration_seconds",
+                           "Time a replica spent in a PBFT phase, per closed "
+                           "timeline (docs/timelines.md).",
                            {"replica", "phase"}));
+  ASSIGN_OR_RETURN(quorum_, r.AddHistogramFamily(
+                                "resdb_trace_quorum_formation_seconds",
+                                "Pre-prepare at the replica -> arrival of the "
+                                "2f+1-th matching vote.",
+                                {"replica", "phase"}));
   ASSIGN_OR_RETURN(commit_latency_,
                    r.AddHistogram("resdb_trace_commit_latency_seconds",
                                   "Primary's pre-prepare -> 2f+1 replicas "
@@ -116,17 +115,16 @@ absl::Status CollectorMetrics::Init(Collector* c, TimelineRunner* timelines) {
                    r.AddHistogram("resdb_trace_client_latency_seconds",
                                   "Proxy sent the batch -> proxy answered "
                                   "its client (f+1 replies)."));
-  ASSIGN_OR_RETURN(timelines_,
-                   r.AddCounterFamily("resdb_trace_timelines_total",
-                                      "Timelines closed, by final state.",
-                                      {"state"}));
+  ASSIGN_OR_RETURN(
+      timelines_,
+      r.AddCounterFamily("resdb_trace_timelines_total",
+                         "Timelines closed, by final state.", {"state"}));
   ASSIGN_OR_RETURN(requests_,
                    r.AddCounter("resdb_trace_requests_total",
                                 "Client requests in closed timelines "
                                 "(throughput: rate() of this)."));
-  ASSIGN_OR_RETURN(view_changes_,
-                   r.AddCounter("resdb_trace_view_changes_total",
-                                "View-change episodes begun."));
+  ASSIGN_OR_RETURN(view_changes_, r.AddCounter("resdb_trace_view_changes_total",
+                                               "View-change episodes begun."));
   ASSIGN_OR_RETURN(
       view_change_seconds_,
       r.AddHistogram("resdb_trace_view_change_no_progress_seconds",
@@ -202,7 +200,8 @@ void CollectorMetrics::Observe(const v1::TimelineUpdate& u) {
       for (const v1::Quorum* q : {&r.prepare_quorum(), &r.commit_quorum()}) {
         if (!q->has_formed_offset_ns()) continue;
         if (auto* h = QuorumTime(q->phase(), r.replica_id())) {
-          h->Observe(Seconds(q->formed_offset_ns() - r.pre_prepare_offset_ns()));
+          h->Observe(
+              Seconds(q->formed_offset_ns() - r.pre_prepare_offset_ns()));
         }
       }
     }

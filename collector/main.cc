@@ -20,8 +20,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "collector/collector.h"
+#include "collector/collector_metrics.h"
+#include "collector/http/http_server.h"
 #include "collector/jsonl_writer.h"
 #include "collector/listen_address.h"
+#include "collector/metrics/metrics_endpoint.h"
 #include "collector/timeline/timeline_runner.h"
 #include "collector/trace_service.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -52,6 +55,9 @@ Output:
   --insecure-listen    allow a non-loopback TCP listen without TLS
   --jsonl FILE|-       also write every event as one JSON line
   --ready-file PATH    write "ready" to PATH once serving (for scripts)
+  --metrics-listen ADDR  serve Prometheus metrics at http://ADDR/metrics
+                       (HOST:PORT, loopback unless --insecure-listen, or
+                       unix:///PATH); off by default; docs/metrics.md
 
 Timelines (per-seq PBFT timelines, view changes, anomalies; see
 docs/timelines.md):
@@ -87,6 +93,7 @@ struct Flags {
   std::string ready_file;
   uint32_t queue_capacity = 65536;
   bool timelines = true;
+  std::string metrics_listen;
   rc::TimelineRunnerOptions timeline;
 };
 
@@ -178,6 +185,8 @@ Flags ParseFlags(int argc, char** argv) {
     } else if (arg == "--max-poll-ms") {
       f.collector.max_poll_ms =
           static_cast<int>(ParseUint(arg, need(), 1, 100));
+    } else if (arg == "--metrics-listen") {
+      f.metrics_listen = need();
     } else if (arg == "--no-timelines") {
       f.timelines = false;
     } else if (arg == "--f") {
@@ -280,6 +289,34 @@ int main(int argc, char** argv) {
     Die(std::string(s.message()));
   }
 
+  std::unique_ptr<rc::CollectorMetrics> metrics;
+  std::unique_ptr<rc::http::HttpServer> metrics_http;
+  if (!flags.metrics_listen.empty()) {
+    auto m = rc::CollectorMetrics::Create(collector->get(), timelines.get());
+    if (!m.ok()) Die("metrics: " + std::string(m.status().message()));
+    metrics = std::move(*m);
+    rc::http::HttpServer::Options hopt;
+    hopt.address = flags.metrics_listen;
+    hopt.allow_non_loopback = flags.insecure_listen;
+    auto h = rc::http::HttpServer::Create(hopt);
+    if (!h.ok()) {
+      Die(absl::StrFormat("--metrics-listen %s: %s", flags.metrics_listen,
+                          h.status().message()));
+    }
+    metrics_http = std::move(*h);
+    if (absl::Status s = rc::metrics::RegisterMetricsEndpoint(
+            *metrics_http, metrics->registry());
+        !s.ok()) {
+      Die("metrics: " + std::string(s.message()));
+    }
+    if (absl::Status s = metrics_http->Start(); !s.ok()) {
+      Die("metrics: " + std::string(s.message()));
+    }
+    std::fprintf(stderr,
+                 "resdb-trace-collector: metrics on http://%s/metrics\n",
+                 metrics_http->address().c_str());
+  }
+
   struct sigaction sa = {};
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
@@ -303,6 +340,8 @@ int main(int argc, char** argv) {
   (*collector)->Stop();
   if (jsonl) jsonl->Join();
   if (timelines) timelines->Stop();
+  if (metrics) metrics->Stop();
+  if (metrics_http) metrics_http->Stop();
   service.Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   {

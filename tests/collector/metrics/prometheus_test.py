@@ -120,10 +120,50 @@ def query(base, promql):
     return doc["data"]["result"]
 
 
-def main():
-    if len(sys.argv) != 2:
-        fail("usage: prometheus_test.py PATH/TO/metrics_demo_server")
-    demo_bin = os.path.abspath(sys.argv[1])
+def start_prometheus(prometheus, tmp, target, job):
+    """Starts Prometheus scraping `target` every second as `job`; returns
+    its base URL. A free port can be taken between our probe and
+    Prometheus' bind; then it tries another."""
+    base = None
+    for attempt in range(3):
+        prom_port = free_port()
+        config = os.path.join(tmp, f"prometheus{attempt}.yml")
+        with open(config, "w") as f:
+            f.write(
+                "global:\n"
+                "  scrape_interval: 1s\n"
+                "  evaluation_interval: 1s\n"
+                "scrape_configs:\n"
+                f"  - job_name: {job}\n"
+                "    scrape_interval: 1s\n"
+                "    scrape_timeout: 1s\n"
+                "    static_configs:\n"
+                f"      - targets: ['{target}']\n")
+        prom_log = os.path.join(tmp, f"prometheus{attempt}.log")
+        prom = start([prometheus, f"--config.file={config}",
+                      f"--storage.tsdb.path={os.path.join(tmp, f'data{attempt}')}",
+                      f"--web.listen-address=127.0.0.1:{prom_port}",
+                      "--log.level=warn"], prom_log)
+        url = f"http://127.0.0.1:{prom_port}"
+        while left() > 15 and prom.poll() is None:
+            try:
+                if http_get(url + "/-/ready")[0] == 200:
+                    base = url
+                    break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            time.sleep(0.1)
+        if base:
+            break
+        if prom.poll() is None:
+            fail("prometheus did not become ready:\n" + tail(prom_log))
+        log(f"prometheus exited (port {prom_port} taken?):\n{tail(prom_log)}")
+    if base is None:
+        fail("prometheus could not start")
+    return base
+
+
+def find_prometheus():
     prometheus = shutil.which("prometheus") or (
         "/usr/bin/prometheus" if os.access("/usr/bin/prometheus", os.X_OK)
         else None)
@@ -132,6 +172,14 @@ def main():
              "Prometheus server. Install the Debian package: "
              "apt-get install -y --no-install-recommends prometheus "
              "(scripts/setup.sh does it).")
+    return prometheus
+
+
+def main():
+    if len(sys.argv) != 2:
+        fail("usage: prometheus_test.py PATH/TO/metrics_demo_server")
+    demo_bin = os.path.abspath(sys.argv[1])
+    prometheus = find_prometheus()
     tmp = tempfile.mkdtemp(prefix="prom_test.",
                            dir=os.environ.get("TEST_TMPDIR"))
 
@@ -163,44 +211,8 @@ def main():
     if demo_value("demo_events_total") != EVENTS:
         fail(f"demo_events_total is {demo_value('demo_events_total')}")
 
-    # 2. Prometheus scraping it every second. A free port can be taken
-    # between our probe and Prometheus' bind; then try another.
-    base = None
-    for attempt in range(3):
-        prom_port = free_port()
-        config = os.path.join(tmp, f"prometheus{attempt}.yml")
-        with open(config, "w") as f:
-            f.write(
-                "global:\n"
-                "  scrape_interval: 1s\n"
-                "  evaluation_interval: 1s\n"
-                "scrape_configs:\n"
-                "  - job_name: demo\n"
-                "    scrape_interval: 1s\n"
-                "    scrape_timeout: 1s\n"
-                "    static_configs:\n"
-                f"      - targets: ['127.0.0.1:{demo_port}']\n")
-        prom_log = os.path.join(tmp, f"prometheus{attempt}.log")
-        prom = start([prometheus, f"--config.file={config}",
-                      f"--storage.tsdb.path={os.path.join(tmp, f'data{attempt}')}",
-                      f"--web.listen-address=127.0.0.1:{prom_port}",
-                      "--log.level=warn"], prom_log)
-        url = f"http://127.0.0.1:{prom_port}"
-        while left() > 15 and prom.poll() is None:
-            try:
-                if http_get(url + "/-/ready")[0] == 200:
-                    base = url
-                    break
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            time.sleep(0.1)
-        if base:
-            break
-        if prom.poll() is None:
-            fail("prometheus did not become ready:\n" + tail(prom_log))
-        log(f"prometheus exited (port {prom_port} taken?):\n{tail(prom_log)}")
-    if base is None:
-        fail("prometheus could not start")
+    # 2. Prometheus scraping it every second.
+    base = start_prometheus(prometheus, tmp, f"127.0.0.1:{demo_port}", "demo")
     log(f"prometheus ready on {base}")
 
     # 3. Wait for a successful scrape.
