@@ -36,15 +36,16 @@ absl::Status InitLibelf() {
   return absl::OkStatus();
 }
 
-// How much a symbol should win when several name one address: global over
-// weak over local, then fewer leading underscores, then the shorter name.
+// Which of several names of one address a frame shows: the one with the
+// fewest leading underscores (getpid, not __getpid), then global over weak
+// over local, then the shorter.
 struct AliasRank {
-  int binding = 0;
   size_t underscores = 0;
+  int binding = 0;
   size_t length = 0;
   bool operator<(const AliasRank& o) const {
-    return std::tie(binding, underscores, length) <
-           std::tie(o.binding, o.underscores, o.length);
+    return std::tie(underscores, binding, length) <
+           std::tie(o.underscores, o.binding, o.length);
   }
 };
 
@@ -52,7 +53,7 @@ AliasRank RankOf(const std::string& name, unsigned char bind) {
   int b = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
   size_t u = 0;
   while (u < name.size() && name[u] == '_') ++u;
-  return {b, u, name.size()};
+  return {u, b, name.size()};
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -87,9 +88,12 @@ Symbolizer::Stats Symbolizer::stats() const {
   absl::MutexLock lock(&mu_);
   Stats s = stats_;
   s.processes = processes_.size();
-  size_t modules = 0;
-  for (const auto& [key, weak] : by_file_) modules += weak.expired() ? 0 : 1;
-  s.modules = modules + (vdso_ != nullptr ? 1 : 0);
+  // several files (paths, inodes) may share one module by build id
+  absl::flat_hash_set<const ElfModule*> open;
+  for (const auto& [key, weak] : by_file_) {
+    if (std::shared_ptr<const ElfModule> m = weak.lock()) open.insert(m.get());
+  }
+  s.modules = open.size() + (vdso_ != nullptr ? 1 : 0);
   return s;
 }
 
