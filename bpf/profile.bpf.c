@@ -110,46 +110,56 @@ static __always_inline __u32 phase_of(__u32 tid) {
   return phase->hook_id;
 }
 
-static __always_inline int record(struct bpf_perf_event_data *ctx, void *stacks,
-                                  void *counts, __u32 tgid, __u32 tid) {
-  struct resdb_profile_key key = {};
+/* bumps the counter of the bucket `key`; false when the map is full */
+static __always_inline bool add_sample(void *counts,
+                                       struct resdb_profile_key *key) {
   __u64 one = 1;
   __u64 *val;
   long err;
 
+  val = bpf_map_lookup_elem(counts, key);
+  if (val) {
+    __sync_fetch_and_add(val, 1);
+    return true;
+  }
+  err = bpf_map_update_elem(counts, key, &one, BPF_NOEXIST);
+  if (err == -EEXIST) {
+    /* another cpu created the bucket between our lookup and update */
+    val = bpf_map_lookup_elem(counts, key);
+    if (!val) return false;
+    __sync_fetch_and_add(val, 1);
+    return true;
+  }
+  return err == 0;
+}
+
+static __always_inline int record(struct bpf_perf_event_data *ctx, void *stacks,
+                                  void *counts, __u32 tgid, __u32 tid) {
+  struct resdb_profile_key key = {};
+
   key.tgid = tgid;
   key.tid = per_thread ? tid : 0;
   key.user_stack_id = bpf_get_stackid(ctx, stacks, BPF_F_USER_STACK);
+  key.kernel_stack_id = bpf_get_stackid(ctx, stacks, 0);
+  key.hook_id = phase_of(tid);
+
+  /*
+   * every sample lands in exactly one of SAMPLES and COUNTS_FULL; the stack
+   * counters describe counted samples only, so they match the markers the
+   * collector puts in their place
+   */
+  if (!add_sample(counts, &key)) {
+    count(RESDB_PROFILE_CTR_COUNTS_FULL);
+    return 0;
+  }
+  count(RESDB_PROFILE_CTR_SAMPLES);
   if (key.user_stack_id == -EFAULT)
     count(RESDB_PROFILE_CTR_USER_STACK_EMPTY);
   else if (key.user_stack_id < 0)
     count(RESDB_PROFILE_CTR_USER_STACK_LOST);
   /* -EFAULT here only means the sample hit user mode: no kernel stack */
-  key.kernel_stack_id = bpf_get_stackid(ctx, stacks, 0);
   if (key.kernel_stack_id < 0 && key.kernel_stack_id != -EFAULT)
     count(RESDB_PROFILE_CTR_KERNEL_STACK_LOST);
-  key.hook_id = phase_of(tid);
-
-  val = bpf_map_lookup_elem(counts, &key);
-  if (val) {
-    __sync_fetch_and_add(val, 1);
-    count(RESDB_PROFILE_CTR_SAMPLES);
-    return 0;
-  }
-  err = bpf_map_update_elem(counts, &key, &one, BPF_NOEXIST);
-  if (err == -EEXIST) {
-    /* another cpu created the bucket between our lookup and update */
-    val = bpf_map_lookup_elem(counts, &key);
-    if (val) {
-      __sync_fetch_and_add(val, 1);
-      err = 0;
-    }
-  }
-  if (err) {
-    count(RESDB_PROFILE_CTR_COUNTS_FULL);
-    return 0;
-  }
-  count(RESDB_PROFILE_CTR_SAMPLES);
   return 0;
 }
 

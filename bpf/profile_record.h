@@ -40,18 +40,22 @@ _Static_assert(sizeof(struct resdb_profile_key) == 24, "profile key layout");
 #endif
 #endif
 
-/* Indices into the per-CPU counter array `profile_counters`. */
+/*
+ * Indices into the per-CPU counter array `profile_counters`. Every sample of
+ * an allow-listed process is counted in exactly one of SAMPLES and
+ * COUNTS_FULL; the stack counters describe SAMPLES only.
+ */
 enum resdb_profile_counter {
-  /* samples of allow-listed processes that reached the count map */
+  /* samples counted in the count map (what the collector drains) */
   RESDB_PROFILE_CTR_SAMPLES = 0,
-  /* user stack not stored: bucket collision (-EEXIST) or map full (-ENOMEM);
-     the sample is still counted, with a marker instead of the stack */
+  /* of those, the user stack was not stored: bucket collision (-EEXIST) or
+     stack map full (-ENOMEM); the collector shows a marker instead */
   RESDB_PROFILE_CTR_USER_STACK_LOST = 1,
   /* the same for the kernel stack of a sample taken in kernel mode */
   RESDB_PROFILE_CTR_KERNEL_STACK_LOST = 2,
-  /* no user stack at all (-EFAULT: e.g. a task exiting); still counted */
+  /* of those, no user stack at all (-EFAULT: e.g. a task exiting) */
   RESDB_PROFILE_CTR_USER_STACK_EMPTY = 3,
-  /* the count map was full: the sample is lost, only this counter has it */
+  /* samples lost: the count map was full; only this counter has them */
   RESDB_PROFILE_CTR_COUNTS_FULL = 4,
   RESDB_PROFILE_CTR_COUNT = 5,
 };

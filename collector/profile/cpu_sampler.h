@@ -40,11 +40,13 @@ struct RawSample {
 
 // Kernel counters (bpf/profile_record.h) plus the drain's own.
 struct SamplerCounters {
-  uint64_t samples = 0;             // samples that reached the count map.
+  // Each sample is in exactly one of `samples` and `counts_full`; the
+  // stack figures are of `samples`.
+  uint64_t samples = 0;             // samples counted in the count map.
+  uint64_t counts_full = 0;         // samples lost: the count map was full.
   uint64_t user_stacks_lost = 0;    // bpf_get_stackid(user) collisions/full.
   uint64_t kernel_stacks_lost = 0;  // the same for kernel stacks.
   uint64_t user_stacks_empty = 0;   // no user stack (-EFAULT).
-  uint64_t counts_full = 0;         // samples lost: the count map was full.
   uint64_t stacks_evicted = 0;      // drained ids missing from the stack map.
 
   SamplerCounters& operator-=(const SamplerCounters& o);

@@ -171,6 +171,11 @@ bool WriteFile(const std::string& path, const std::string& bytes) {
 
 int main(int argc, char** argv) {
   const Args args = Parse(argc, argv);
+  for (uint32_t pid : args.pids) {
+    if (access(absl::StrCat("/proc/", pid).c_str(), F_OK) != 0) {
+      Die(absl::StrFormat("pid %d does not exist (no /proc/%d)", pid, pid), 1);
+    }
+  }
 
   // the hooks' uprobes fill the thread_phase map the profiler reads; their
   // ring buffer is never read here, so keep it small

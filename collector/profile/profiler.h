@@ -4,7 +4,9 @@
 // SampleStore; Collect aggregates any window of that history, filtered by
 // process, replica and consensus phase, into a ProfileData for the encoders.
 //
-//   ASSIGN_OR_RETURN(auto profiler, Profiler::Create({.pids = {pid}}));
+//   ProfilerOptions options;
+//   options.pids = {pid};
+//   ASSIGN_OR_RETURN(auto profiler, Profiler::Create(options));
 //   RETURN_IF_ERROR(profiler->Start());
 //   ASSIGN_OR_RETURN(ProfileData p, profiler->CollectFor(absl::Seconds(5)));
 //   std::string svg = RenderFlamegraphSvg(p);
@@ -61,20 +63,23 @@ struct ProfilerOptions {
 
 // Cumulative figures since Create.
 struct ProfilerCounters {
-  uint64_t samples = 0;             // samples counted in the kernel.
-  uint64_t lost_user_stacks = 0;    // user stacks the kernel could not store.
-  uint64_t lost_kernel_stacks = 0;  // kernel stacks the kernel could not store.
-  uint64_t empty_user_stacks = 0;   // samples without a user stack.
-  uint64_t dropped_samples = 0;     // samples lost: count map full.
-  uint64_t evicted_stacks = 0;      // counts whose stack id had vanished.
-  uint64_t truncated_stacks = 0;    // stacks cut at the depth limit.
-  uint64_t drains = 0;              // successful drains.
-  uint64_t drain_errors = 0;        // failed drains (see last_error).
-  uint64_t stored_samples = 0;      // sample buckets in the history now.
-  uint64_t evicted_samples = 0;     // buckets aged out of the history.
-  uint64_t processes = 0;           // processes being sampled now.
-  uint64_t exited_processes = 0;    // sampled processes seen exiting.
-  std::string last_error;           // the last drain error, "" if none.
+  // Every sample of a profiled process is in exactly one of `samples` (in
+  // the history once drained) and `dropped_samples`.
+  uint64_t samples = 0;          // samples counted in the kernel map.
+  uint64_t dropped_samples = 0;  // samples lost: count map full.
+  // Of `samples`: stacks the kernel could not store, or that were empty.
+  uint64_t lost_user_stacks = 0;
+  uint64_t lost_kernel_stacks = 0;
+  uint64_t empty_user_stacks = 0;
+  uint64_t evicted_stacks = 0;    // counts whose stack id had vanished.
+  uint64_t truncated_stacks = 0;  // stacks cut at the depth limit.
+  uint64_t drains = 0;            // successful drains.
+  uint64_t drain_errors = 0;      // failed drains (see last_error).
+  uint64_t stored_samples = 0;    // sample buckets in the history now.
+  uint64_t evicted_samples = 0;   // buckets aged out of the history.
+  uint64_t processes = 0;         // processes being sampled now.
+  uint64_t exited_processes = 0;  // sampled processes seen exiting.
+  std::string last_error;         // the last drain error, "" if none.
 };
 
 class Profiler {
