@@ -71,6 +71,19 @@ uint32_t MaxSampleRate() {
   return 100000;  // the kernel's default
 }
 
+// The kernel stops a callchain at kernel.perf_event_max_stack frames.
+size_t MaxStackDepth() {
+  absl::StatusOr<std::string> text =
+      ReadSmallFile("/proc/sys/kernel/perf_event_max_stack");
+  size_t depth = 0;
+  if (text.ok() &&
+      absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &depth) &&
+      depth > 0) {
+    return std::min<size_t>(depth, RESDB_PROFILE_MAX_STACK_DEPTH);
+  }
+  return RESDB_PROFILE_MAX_STACK_DEPTH;
+}
+
 // Parses a cpu list such as "0-3,8,10-11".
 absl::StatusOr<std::vector<int>> OnlineCpus() {
   const char kPath[] = "/sys/devices/system/cpu/online";
@@ -161,6 +174,7 @@ absl::StatusOr<std::unique_ptr<CpuSampler>> CpuSampler::Create(
 
   std::unique_ptr<CpuSampler> sampler(new CpuSampler());
   sampler->frequency_hz_ = options.frequency_hz;
+  sampler->max_stack_depth_ = MaxStackDepth();
   sampler->flip_grace_ = options.flip_grace;
 
   sampler->skel_.reset(profile_bpf__open());

@@ -118,6 +118,9 @@ class CpuSampler {
 
   uint32_t frequency_hz() const { return frequency_hz_; }
   bool shares_thread_phase() const { return shares_thread_phase_; }
+  // Deepest stack the kernel records: RESDB_PROFILE_MAX_STACK_DEPTH or the
+  // lower kernel.perf_event_max_stack. A stack this deep may be truncated.
+  size_t max_stack_depth() const { return max_stack_depth_; }
 
  private:
   struct SkeletonDeleter {
@@ -132,6 +135,7 @@ class CpuSampler {
   std::unique_ptr<profile_bpf, SkeletonDeleter> skel_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
   uint32_t frequency_hz_ = 0;
+  size_t max_stack_depth_ = 0;
   absl::Duration flip_grace_;
   bool shares_thread_phase_ = false;
   int num_cpus_ = 0;

@@ -13,7 +13,6 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "bpf/profile_record.h"
 #include "collector/profile/proc_maps.h"
 
 namespace resdb_trace::collector::profile {
@@ -244,7 +243,7 @@ SymbolizedSample Profiler::Symbolize(const RawSample& raw) {
     s.frames.push_back(MarkerFrame(kEvictedStackMarker));
   } else if (raw.user_error == EFAULT) {
     s.frames.push_back(MarkerFrame(kNoUserStackMarker));
-  } else if (raw.user_ips.size() >= RESDB_PROFILE_MAX_STACK_DEPTH) {
+  } else if (raw.user_ips.size() >= sampler_->max_stack_depth()) {
     s.frames.push_back(MarkerFrame(kTruncatedMarker));
   }
   return s;
@@ -276,7 +275,7 @@ absl::StatusOr<absl::Time> Profiler::DrainOnce() {
   for (const RawSample& raw : result->samples) {
     samples.push_back(Symbolize(raw));
     if (raw.user_error == 0 &&
-        raw.user_ips.size() >= RESDB_PROFILE_MAX_STACK_DEPTH) {
+        raw.user_ips.size() >= sampler_->max_stack_depth()) {
       truncated += raw.count;
     }
   }

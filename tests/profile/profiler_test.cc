@@ -316,6 +316,37 @@ TEST_F(ProfilerTest, RemovedPidStopsBeingSampledAndKeepsItsHistory) {
   EXPECT_EQ(profiler->pids(), std::vector<uint32_t>({pid}));
 }
 
+// A stack deeper than the kernel records ends in a "[truncated]" marker
+// and is counted.
+TEST_F(ProfilerTest, TruncatedStacksAreMarkedAndCounted) {
+  absl::StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Start(
+      RunfilePath("tests/testdata/profile_target"), {"12", "300"});
+  ASSERT_TRUE(child.ok()) << child.status();
+  ProfilerOptions options;
+  options.pids = {static_cast<uint32_t>((*child)->pid())};
+  std::unique_ptr<Profiler> profiler = MakeProfiler(options);
+  ASSERT_NE(profiler, nullptr);
+  ASSERT_TRUE(profiler->Start().ok());
+  absl::StatusOr<ProfileData> d = profiler->CollectFor(absl::Seconds(2));
+  ASSERT_TRUE(d.ok());
+  ASSERT_GT(d->TotalCount(), 0u);
+  uint64_t marked = 0;
+  for (const ProfileSample& s : d->samples) {
+    const Frame& root = d->frames[s.frames.back()];
+    if (root.kind == Frame::Kind::kMarker &&
+        root.function == kTruncatedMarker) {
+      marked += s.count;
+      // the leaf side is intact
+      EXPECT_EQ(s.frames.size() - 1 >= 100, true);
+    }
+  }
+  // every sample of the worker is that deep
+  EXPECT_GE(marked, d->TotalCount() * 9 / 10);
+  EXPECT_EQ(d->counters.truncated_stacks, marked);
+  EXPECT_GE(profiler->counters().truncated_stacks, marked);
+  EXPECT_GT(SharePct(*d, kSeventy), 50.0);
+}
+
 // Maps far too small: the kernel cannot store most stacks or buckets. Every
 // sample is still accounted for: in the history (under a marker frame when
 // its stack was lost) or as dropped, never both.

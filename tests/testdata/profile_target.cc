@@ -4,10 +4,12 @@
 // take 70% and 30% of its CPU however fast or loaded the machine is. Both
 // are noipa: real frames, never inlined, cloned or merged.
 //
-//   profile_target SECONDS
+//   profile_target SECONDS [DEPTH]
 //
 // Prints "ready <pid>" once the worker runs, burns for SECONDS (fractional
-// allowed) of wall time, prints "done <checksum>" and exits.
+// allowed) of wall time, prints "done <checksum>" and exits. With DEPTH, the
+// worker first recurses DEPTH frames deep (Descend), so its stacks are
+// deeper than the kernel records.
 #include <unistd.h>
 
 #include <atomic>
@@ -55,6 +57,15 @@ __attribute__((noipa)) uint64_t RunWorkload(double seconds) {
   return x;
 }
 
+// Recursion that no compiler can turn into a loop: the opaque asm keeps
+// every frame.
+__attribute__((noipa)) uint64_t Descend(int depth, double seconds) {
+  if (depth <= 0) return RunWorkload(seconds);
+  uint64_t r = Descend(depth - 1, seconds);
+  asm volatile("" : "+r"(r));
+  return r + static_cast<uint64_t>(depth);
+}
+
 }  // namespace resdb_profile_target
 
 int main(int argc, char** argv) {
@@ -63,11 +74,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   const double seconds = std::atof(argv[1]);
+  const int depth = argc > 2 ? std::atoi(argv[2]) : 0;
   std::atomic<bool> started{false};
   uint64_t result = 0;
   std::thread worker([&] {
     started = true;
-    result = resdb_profile_target::RunWorkload(seconds);
+    result = resdb_profile_target::Descend(depth, seconds);
   });
   while (!started) std::this_thread::yield();
   std::printf("ready %d\n", static_cast<int>(getpid()));
