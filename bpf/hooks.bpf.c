@@ -57,18 +57,14 @@ struct {
   __type(value, __u8);
 } pid_filter SEC(".maps");
 
-/* the last hook each thread passed; a profiler tags cpu samples with it */
-struct resdb_trace_thread_phase {
-  __u32 hook_id;  /* catalogue id of the last hook hit by the thread */
-  __u32 pad;      /* explicit padding, always 0 */
-  __u64 seq;      /* that hook's second argument (the sequence number) */
-  __u64 since_ns; /* bpf_ktime_get_ns() of that hit */
-};
-
-/* lru: threads come and go, stale entries must age out on their own */
+/*
+ * the last hook each thread passed (struct in trace_record.h); the profiler
+ * (bpf/profile.bpf.c) reuses this map's fd and tags cpu samples with it.
+ * lru: threads come and go, stale entries must age out on their own
+ */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 16384);
+  __uint(max_entries, RESDB_TRACE_THREAD_PHASE_ENTRIES);
   __type(key, __u32);
   __type(value, struct resdb_trace_thread_phase);
 } thread_phase SEC(".maps");

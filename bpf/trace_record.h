@@ -38,6 +38,30 @@ _Static_assert(sizeof(struct resdb_trace_record) == 72, "record layout");
 #endif
 #endif
 
+/*
+ * Value of the `thread_phase` LRU hash map (key: thread id) that hooks.bpf.c
+ * writes on every hook hit and profile.bpf.c reads to tag each CPU sample
+ * with the consensus phase its thread is in. Both objects declare the map
+ * identically; the profiler loader reuses the hooks object's map fd.
+ */
+struct resdb_trace_thread_phase {
+  __u32 hook_id;  /* catalogue id of the last hook the thread hit. */
+  __u32 pad;      /* explicit padding, always 0. */
+  __u64 seq;      /* that hook's second argument (the sequence number). */
+  __u64 since_ns; /* bpf_ktime_get_ns() of that hit (CLOCK_MONOTONIC). */
+};
+
+/* Entries of the thread_phase map; both BPF objects must agree. */
+#define RESDB_TRACE_THREAD_PHASE_ENTRIES 16384
+
+#ifndef __bpf__
+#ifdef __cplusplus
+static_assert(sizeof(struct resdb_trace_thread_phase) == 24, "phase layout");
+#else
+_Static_assert(sizeof(struct resdb_trace_thread_phase) == 24, "phase layout");
+#endif
+#endif
+
 /* Indices into the per-CPU counter array `counters` of hooks.bpf.c. */
 enum resdb_trace_counter {
   RESDB_TRACE_CTR_EMITTED = 0,      /* records submitted to the ring buffer */

@@ -306,6 +306,10 @@ void BpfTracer::DetachAll() { attachments_.clear(); }
 
 size_t BpfTracer::attached_link_count() const { return attachments_.size(); }
 
+int BpfTracer::thread_phase_map_fd() const {
+  return bpf_map__fd(skel_->maps.thread_phase);
+}
+
 int BpfTracer::HandleSample(void* ctx, void* data, size_t size) {
   auto* self = static_cast<BpfTracer*>(ctx);
   if (size != sizeof(resdb_trace_record)) {

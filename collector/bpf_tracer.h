@@ -140,6 +140,11 @@ class BpfTracer {
   // Ring buffer size in bytes, as loaded.
   size_t ringbuf_bytes() const { return ringbuf_bytes_; }
 
+  // File descriptor of the `thread_phase` map (the last hook each thread
+  // passed), owned by this tracer: valid while it lives. The profiler reuses
+  // it to tag CPU samples with the thread's consensus phase.
+  int thread_phase_map_fd() const;
+
  private:
   struct SkeletonDeleter {
     void operator()(hooks_bpf* skel) const;

@@ -13,6 +13,7 @@ _SYSTEM_REPOS = [
     "com_github_fmtlib_fmt",
     "com_github_libbpf_libbpf",
     "org_sourceware_elfutils",
+    "zlib",
 ]
 
 def resdb_trace_system_deps(prefix = "third_party"):
