@@ -58,6 +58,8 @@ class Collector {
   void Stop();
 
   EventHubT& hub() { return hub_; }
+  // The hooks program's per-thread phase map, for the CPU profiler.
+  int thread_phase_map_fd() const { return tracer_->thread_phase_map_fd(); }
   // Attach reports, one per target, as made at Create.
   const std::vector<AttachReport>& attach_reports() const { return reports_; }
   // Self-metrics (subscribers are filled in by the service layer).

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "collector/jsonl_writer.h"
 #include "collector/listen_address.h"
 #include "collector/metrics/metrics_endpoint.h"
+#include "collector/profile/profiler.h"
 #include "collector/timeline/timeline_runner.h"
 #include "collector/trace_service.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -58,6 +60,12 @@ Output:
   --metrics-listen ADDR  serve Prometheus metrics at http://ADDR/metrics
                        (HOST:PORT, loopback unless --insecure-listen, or
                        unix:///PATH); off by default; docs/metrics.md
+
+Profiling (ResLens; docs/profiling.md):
+  --profile-hz N       sample the CPU of every traced process at N Hz per CPU
+                       (e.g. 99), tagged by PBFT phase; serves GetProfile and
+                       `resdb-trace profile`; off (0) by default
+  --profile            the same as --profile-hz 99
 
 Timelines (per-seq PBFT timelines, view changes, anomalies; see
 docs/timelines.md):
@@ -94,6 +102,7 @@ struct Flags {
   uint32_t queue_capacity = 65536;
   bool timelines = true;
   std::string metrics_listen;
+  uint32_t profile_hz = 0;
   rc::TimelineRunnerOptions timeline;
 };
 
@@ -185,6 +194,10 @@ Flags ParseFlags(int argc, char** argv) {
     } else if (arg == "--max-poll-ms") {
       f.collector.max_poll_ms =
           static_cast<int>(ParseUint(arg, need(), 1, 100));
+    } else if (arg == "--profile-hz") {
+      f.profile_hz = static_cast<uint32_t>(ParseUint(arg, need(), 0, 10000));
+    } else if (arg == "--profile") {
+      f.profile_hz = 99;
     } else if (arg == "--metrics-listen") {
       f.metrics_listen = need();
     } else if (arg == "--no-timelines") {
@@ -289,6 +302,72 @@ int main(int argc, char** argv) {
     Die(std::string(s.message()));
   }
 
+  // ResLens: every traced process is sampled from its first hook hit (or
+  // from the start for --pid) until it exits.
+  std::unique_ptr<rc::profile::Profiler> profiler;
+  std::thread profile_feeder;
+  rc::EventHubT::Subscription lifecycle;
+  if (flags.profile_hz > 0) {
+    rc::profile::ProfilerOptions popt;
+    popt.frequency_hz = flags.profile_hz;
+    popt.thread_phase_map_fd = (*collector)->thread_phase_map_fd();
+    for (int pid : flags.collector.pids) {
+      popt.pids.push_back(static_cast<uint32_t>(pid));
+    }
+    auto p = rc::profile::Profiler::Create(popt);
+    if (!p.ok()) Die("--profile-hz: " + std::string(p.status().message()));
+    profiler = std::move(*p);
+    if (absl::Status s = profiler->Start(); !s.ok()) {
+      Die("--profile-hz: " + std::string(s.message()));
+    }
+    rc::SubscriberOptions<resdb_trace::v1::Event> lopt;
+    lopt.capacity = 4096;
+    lopt.name = "profiler";
+    lopt.filter = [](const resdb_trace::v1::Event& e) {
+      // execute_end always carries the replica's own id (meta self), which
+      // ProcessStarted lacks when a process's first hook has none.
+      return e.has_process_started() || e.has_process_exited() ||
+             e.type() == resdb_trace::v1::EVENT_TYPE_EXECUTE_END;
+    };
+    auto sub = (*collector)->hub().Subscribe(std::move(lopt));
+    if (!sub.ok()) Die("profiler: " + std::string(sub.status().message()));
+    lifecycle = std::move(*sub);
+    profile_feeder = std::thread([&lifecycle, p = profiler.get()] {
+      std::vector<rc::EventPtr> out;
+      std::map<uint32_t, uint32_t> replica_of;  // pid -> replica id
+      while (true) {
+        rc::PopResult r = lifecycle.PopBatch(256, absl::ZeroDuration(), &out,
+                                             absl::Milliseconds(200));
+        for (const auto& e : out) {
+          const uint32_t pid = e->process().pid();
+          if (e->has_process_started()) {
+            const uint32_t started = e->process_started().pid();
+            if (absl::Status s = p->AddPid(started); !s.ok()) {
+              std::fprintf(stderr, "resdb-trace-collector: profiler: %s\n",
+                           std::string(s.message()).c_str());
+            }
+            if (e->replica_id() != 0) {
+              p->SetReplicaId(started, e->replica_id());
+              replica_of[started] = e->replica_id();
+            }
+          } else if (e->has_process_exited()) {
+            (void)p->RemovePid(e->process_exited().pid());
+            replica_of.erase(e->process_exited().pid());
+          } else if (e->replica_id() != 0 &&
+                     replica_of[pid] != e->replica_id()) {
+            p->SetReplicaId(pid, e->replica_id());
+            replica_of[pid] = e->replica_id();
+          }
+        }
+        out.clear();
+        if (r.closed) return;
+      }
+    });
+    service.SetProfiler(profiler.get());
+    std::fprintf(stderr, "resdb-trace-collector: profiling at %u Hz\n",
+                 flags.profile_hz);
+  }
+
   std::unique_ptr<rc::CollectorMetrics> metrics;
   std::unique_ptr<rc::http::HttpServer> metrics_http;
   if (!flags.metrics_listen.empty()) {
@@ -341,6 +420,8 @@ int main(int argc, char** argv) {
   if (jsonl) jsonl->Join();
   if (timelines) timelines->Stop();
   if (metrics) metrics->Stop();
+  if (profile_feeder.joinable()) profile_feeder.join();
+  if (profiler) profiler->Stop();
   if (metrics_http) metrics_http->Stop();
   service.Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));

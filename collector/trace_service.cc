@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "collector/profile/profile_rpc.h"
 
 namespace resdb_trace::collector {
 namespace {
@@ -65,6 +66,27 @@ grpc::Status TraceService::ListTimelines(
                                         request->limit()));
   }
   *response = timelines_->builder().List(*request);
+  return grpc::Status::OK;
+}
+
+grpc::Status TraceService::GetProfile(grpc::ServerContext*,
+                                      const v1::GetProfileRequest* request,
+                                      v1::Profile* response) {
+  profile::Profiler* profiler = profiler_.load();
+  if (profiler == nullptr) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "profiling is off in this collector: start it with "
+                        "--profile-hz N (e.g. 99)");
+  }
+  absl::StatusOr<v1::Profile> p = profile::GetProfile(*profiler, *request);
+  if (!p.ok()) {
+    if (p.status().code() == absl::StatusCode::kFailedPrecondition) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          std::string(p.status().message()));
+    }
+    return ToGrpc(p.status());
+  }
+  *response = std::move(*p);
   return grpc::Status::OK;
 }
 

@@ -14,6 +14,7 @@
 
 #include "collector/collector.h"
 #include "collector/event_filter.h"
+#include "collector/profile/profiler.h"
 #include "collector/timeline/timeline_runner.h"
 #include "grpcpp/grpcpp.h"
 #include "resdb_trace/v1/service.grpc.pb.h"
@@ -57,6 +58,12 @@ class TraceService final : public v1::TraceService::Service {
                                const v1::ListViewChangesRequest* request,
                                v1::ListViewChangesResponse* response) override;
 
+  grpc::Status GetProfile(grpc::ServerContext* context,
+                          const v1::GetProfileRequest* request,
+                          v1::Profile* response) override;
+  // Enables GetProfile (null: FAILED_PRECONDITION).
+  void SetProfiler(profile::Profiler* profiler) { profiler_.store(profiler); }
+
   // Extra counters GetStats reports (the --jsonl writer's drops).
   void SetJsonlDropped(std::function<uint64_t()> f) {
     jsonl_dropped_ = std::move(f);
@@ -79,6 +86,7 @@ class TraceService final : public v1::TraceService::Service {
   Collector* collector_;
   TraceServiceOptions options_;
   TimelineRunner* timelines_;
+  std::atomic<profile::Profiler*> profiler_{nullptr};
   std::function<uint64_t()> jsonl_dropped_;
   std::atomic<bool> shutting_down_{false};
   std::mutex mu_;

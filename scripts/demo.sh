@@ -3,7 +3,8 @@
 # collector, brings up the 4-replica demo PBFT cluster under client load,
 # crashes its primary half-way (a real view change), and shows the live
 # per-phase view (`resdb-trace top`), then one request's timeline across
-# the replicas, the view-change episode and the collector's counters.
+# the replicas, the view-change episode, a CPU profile (flamegraph + summary)
+# of replica 2 and the collector's counters.
 # Needs root (eBPF).
 #
 #   bash scripts/demo.sh [--count N] [--rate R] [--no-fault] [--keep]
@@ -46,7 +47,7 @@ trap cleanup EXIT
 
 "$bin/collector/resdb-trace-collector" --binary "$bin/demo/replica" \
   --binary "$bin/demo/client" --listen "$sock" --ready-file "$work/ready" \
-  --timeline-idle-ms 2000 2>"$work/collector.err" &
+  --timeline-idle-ms 2000 --profile 2>"$work/collector.err" &
 collector_pid=$!
 for _ in $(seq 1 300); do [[ -f $work/ready ]] && break; sleep 0.1; done
 [[ -f $work/ready ]] || { cat "$work/collector.err" >&2; echo "demo: the collector did not start" >&2; exit 1; }
@@ -67,6 +68,10 @@ cluster_pid=$!
 # Live view while the cluster runs (redraws in a terminal; a summary at the end).
 "${cli[@]}" top --interval-ms 1000 &
 top_pid=$!
+# ResLens while the load runs: 5 s of replica 2's CPU, by PBFT phase.
+sleep 1
+"${cli[@]}" profile --replica 2 --seconds 5 -o "$work/replica2.svg" \
+  -o "$work/replica2.md" -o "$work/replica2.pb.gz" >/dev/null 2>"$work/profile.err" || true
 wait "$cluster_pid" && cluster_rc=0 || cluster_rc=$?
 cluster_pid=""
 sleep 2.5  # let the last timelines close (idle timeout 2 s)
@@ -86,6 +91,14 @@ echo "== view changes: resdb-trace viewchanges"
 echo
 echo "== slowest recent timelines: resdb-trace timelines --slow 20 --limit 5"
 "${cli[@]}" timelines --slow 20 --limit 5 || true
+echo
+echo "== CPU profile of replica 2 (resdb-trace profile --replica 2 --seconds 5 -o ...)"
+if [[ -s $work/replica2.md ]]; then
+  sed -n '/## Phase breakdown/,/## Top functions/p' "$work/replica2.md" | head -n 20
+  echo "flamegraph: $work/replica2.svg  summary: $work/replica2.md  pprof: $work/replica2.pb.gz"
+else
+  cat "$work/profile.err"
+fi
 echo
 echo "== collector counters: resdb-trace stats"
 "${cli[@]}" stats

@@ -12,23 +12,29 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "collector/profile/profile_data.h"
 #include "collector/render/timeline_text.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
+#include "resdb_trace/v1/profile.pb.h"
 #include "resdb_trace/v1/service.grpc.pb.h"
 
 namespace {
@@ -58,6 +64,13 @@ Usage:
       view-change episodes and safety anomalies
   resdb-trace top [--seconds S] [--interval-ms N]
       live per-phase latencies (p50/p99 per replica), throughput, view changes
+  resdb-trace profile [--replica N].. [--pid N].. [--seconds S | --last S]
+                      [--phase NAMES] -o FILE [-o FILE]..
+      CPU profile of traced processes (collector started with --profile-hz):
+      --seconds S samples now for S s (progress bar), --last S uses the
+      history; --phase cuts by PBFT phase (prepare, commit, pre_prepare,
+      execute, or hook names); FILE by extension: .pb.gz (pprof), .svg
+      (flamegraph), .md (summary), .folded
 
 Common:
   --listen ADDR   collector address (default unix:///run/resdb-trace/collector.sock)
@@ -570,6 +583,136 @@ int Top(const std::string& listen, int argc, char** argv, int i) {
   return 0;
 }
 
+// "prepare" -> the hook after which a thread handles prepares, etc.
+std::vector<uint32_t> ParsePhases(const std::string& value) {
+  std::vector<uint32_t> out;
+  for (absl::string_view t : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+    std::string name(t);
+    if (name == "prepare") name = "prepare_received";
+    if (name == "commit") name = "commit_received";
+    if (name == "pre_prepare" || name == "pre-prepare") {
+      name = "pre_prepare_received";
+    }
+    if (name == "execute") name = "execute_start";
+    if (name == "request") name = "request_received";
+    std::optional<uint32_t> id =
+        resdb_trace::collector::profile::PhaseIdFromName(name);
+    if (!id) {
+      Die(
+          absl::StrFormat("--phase: '%s' is not a phase (prepare, commit, "
+                          "pre_prepare, execute, request) or a hook name",
+                          t));
+    }
+    out.push_back(*id);
+  }
+  return out;
+}
+
+int Profile(const std::string& listen, int argc, char** argv, int i) {
+  v1::GetProfileRequest req;
+  std::vector<std::string> outputs;
+  uint32_t seconds = 0;
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    auto need = [&]() -> std::string {
+      if (i + 1 >= argc) Die(a + " needs a value; see --help");
+      return argv[++i];
+    };
+    if (a == "--replica") {
+      for (uint32_t r : ParseList(a, need())) req.add_replica_ids(r);
+    } else if (a == "--pid") {
+      for (uint32_t p : ParseList(a, need())) req.add_pids(p);
+    } else if (a == "--seconds") {
+      if (!absl::SimpleAtoi(need(), &seconds) || seconds == 0) {
+        Die("--seconds: expected a positive number");
+      }
+      req.set_seconds(seconds);
+    } else if (a == "--last") {
+      uint32_t last = 0;
+      if (!absl::SimpleAtoi(need(), &last) || last == 0) {
+        Die("--last: expected a positive number");
+      }
+      req.set_last_seconds(last);
+    } else if (a == "--phase") {
+      for (uint32_t id : ParsePhases(need())) req.add_phase_hook_ids(id);
+    } else if (a == "-o" || a == "--output") {
+      outputs.push_back(need());
+    } else {
+      Die(absl::StrCat("profile: unknown flag ", a));
+    }
+  }
+  if (outputs.empty())
+    Die("profile: give -o FILE (.pb.gz, .svg, .md, .folded)");
+  for (const std::string& o : outputs) {
+    auto ends = [&](const char* ext) { return absl::EndsWith(o, ext); };
+    if (ends(".pb.gz") || ends(".pprof")) {
+      req.add_formats(v1::PROFILE_FORMAT_PPROF);
+    } else if (ends(".svg")) {
+      req.add_formats(v1::PROFILE_FORMAT_SVG);
+    } else if (ends(".md")) {
+      req.add_formats(v1::PROFILE_FORMAT_MARKDOWN);
+    } else if (ends(".folded") || ends(".txt")) {
+      req.add_formats(v1::PROFILE_FORMAT_FOLDED);
+    } else {
+      Die(absl::StrFormat("-o %s: name it *.pb.gz, *.svg, *.md or *.folded",
+                          o));
+    }
+  }
+  auto stub = Connect(listen);
+  grpc::ClientContext ctx;
+  Deadline(&ctx, static_cast<int>(seconds) + 60);
+  std::atomic<bool> done{false};
+  std::thread progress([&] {
+    if (seconds == 0 || !isatty(STDERR_FILENO)) return;
+    const auto start = std::chrono::steady_clock::now();
+    while (!done.load()) {
+      const double el = std::chrono::duration<double>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+      const int width = 30;
+      const int filled =
+          std::min(width, static_cast<int>(el / seconds * width));
+      std::fprintf(stderr, "\rsampling [%s%s] %.0f/%u s",
+                   std::string(filled, '#').c_str(),
+                   std::string(width - filled, '.').c_str(),
+                   std::min<double>(el, seconds), seconds);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    std::fprintf(stderr, "\n");
+  });
+  if (seconds > 0 && !isatty(STDERR_FILENO)) {
+    std::fprintf(stderr, "resdb-trace: sampling for %u s...\n", seconds);
+  }
+  v1::Profile p;
+  grpc::Status s = stub->GetProfile(&ctx, req, &p);
+  done.store(true);
+  progress.join();
+  if (!s.ok()) Die(absl::StrFormat("profile: %s", s.error_message()), 1);
+  for (const std::string& o : outputs) {
+    std::string data;
+    if (absl::EndsWith(o, ".pb.gz") || absl::EndsWith(o, ".pprof")) {
+      data = p.pprof_gz();
+    } else if (absl::EndsWith(o, ".svg")) {
+      data = p.svg();
+    } else if (absl::EndsWith(o, ".md")) {
+      data = p.markdown();
+    } else {
+      data = p.folded();
+    }
+    FILE* f = std::fopen(o.c_str(), "wb");
+    if (f == nullptr ||
+        std::fwrite(data.data(), 1, data.size(), f) != data.size()) {
+      Die(absl::StrFormat("-o %s: cannot write: %s", o, std::strerror(errno)),
+          1);
+    }
+    std::fclose(f);
+    std::fprintf(stderr, "wrote %s (%zu bytes)\n", o.c_str(), data.size());
+  }
+  std::fprintf(stderr, "%llu samples\n",
+               static_cast<unsigned long long>(p.counters().samples()));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -614,6 +757,9 @@ int main(int argc, char** argv) {
   if (command == "viewchanges")
     return ViewChanges(listen, rest.size(), rest.data(), 1);
   if (command == "top") return Top(listen, rest.size(), rest.data(), 1);
+  if (command == "profile") {
+    return Profile(listen, rest.size(), rest.data(), 1);
+  }
   std::fputs(kUsage, stderr);
   return 2;
 }
