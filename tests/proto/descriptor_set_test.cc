@@ -81,7 +81,14 @@ TEST_F(DescriptorSetTest, TraceServiceShape) {
   const ServiceDescriptor* s =
       pool_.FindServiceByName("resdb_trace.v1.TraceService");
   ASSERT_NE(s, nullptr);
-  ASSERT_EQ(s->method_count(), 2);
+  ASSERT_EQ(s->method_count(), 7);
+  for (const char* m : {"GetTimeline", "ListTimelines", "WatchTimelines",
+                        "ListViewChanges", "GetProfile"}) {
+    EXPECT_NE(s->FindMethodByName(m), nullptr) << m;
+  }
+  EXPECT_TRUE(s->FindMethodByName("WatchTimelines")->server_streaming());
+  EXPECT_EQ(s->FindMethodByName("GetProfile")->output_type()->full_name(),
+            "resdb_trace.v1.Profile");
   const auto* subscribe = s->FindMethodByName("Subscribe");
   ASSERT_NE(subscribe, nullptr);
   EXPECT_FALSE(subscribe->client_streaming());
@@ -97,7 +104,8 @@ TEST_F(DescriptorSetTest, TraceServiceShape) {
 
 TEST_F(DescriptorSetTest, EveryElementIsDocumented) {
   for (const char* name :
-       {"resdb_trace/v1/events.proto", "resdb_trace/v1/service.proto"}) {
+       {"resdb_trace/v1/events.proto", "resdb_trace/v1/service.proto",
+        "resdb_trace/v1/timeline.proto"}) {
     const FileDescriptor* file = pool_.FindFileByName(name);
     ASSERT_NE(file, nullptr) << name;
     for (int i = 0; i < file->message_type_count(); ++i) {
