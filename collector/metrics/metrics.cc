@@ -79,7 +79,7 @@ bool ValidUtf8(const std::string& s) {
 
 // Prometheus rejects a whole scrape over one invalid UTF-8 label value, so
 // invalid bytes become U+FFFD before a value is stored.
-std::string SanitizeUtf8(const std::string& s) {
+std::string SanitizeUtf8(std::string s) {
   if (ValidUtf8(s)) return s;
   std::string out;
   for (size_t i = 0; i < s.size();) {
@@ -319,7 +319,7 @@ namespace internal {
 FamilyBase::FamilyBase(std::string name, std::string help, MetricType type,
                        std::vector<std::string> label_names)
     : name_(std::move(name)),
-      help_(SanitizeUtf8(help)),
+      help_(SanitizeUtf8(std::move(help))),
       type_(type),
       label_names_(std::move(label_names)) {}
 

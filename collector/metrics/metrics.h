@@ -92,7 +92,8 @@ class Histogram {
   Snapshot snapshot() const;
 
  private:
-  friend class Family<Histogram>;
+  template <typename T>
+  friend class Family;
   explicit Histogram(const std::vector<double>* bounds);
 
   const std::vector<double>* bounds_;                 // the family's

@@ -10,7 +10,7 @@ namespace {
 
 using namespace std::string_literals;
 
-constexpr size_t kMax = 64 * 1024;
+constexpr size_t kMax = size_t{64} * 1024;
 
 ParseResult Parse(std::string_view input, Request* r, size_t max = kMax) {
   return ParseHttpRequest(input, max, r);

@@ -157,7 +157,7 @@ TEST(HttpServer, NotFoundAndMethodNotAllowed) {
 TEST(HttpServer, PrefixRoutesLongestMatchWins) {
   auto server = MakeServer();
   ASSERT_NE(server, nullptr);
-  auto tag = [](std::string t) {
+  auto tag = [](const std::string& t) {
     return [t](const Request& r) { return Response::Text(200, t + r.path); };
   };
   ASSERT_TRUE(server->Handle("GET", "/", tag("root:")).ok());
