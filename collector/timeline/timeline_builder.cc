@@ -766,7 +766,11 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
     missing.push_back(me);
   };
 
-  for (const auto& [id, marks] : lanes) {
+  for (const auto& lane_entry : lanes) {
+    // Plain variables, not structured bindings: the lambdas below capture
+    // them, which C++17 forbids for bindings (gcc allows it, clang not).
+    const uint32_t id = lane_entry.first;
+    const std::vector<Mark>& marks = lane_entry.second;
     v1::ReplicaTimeline* rt = tl.add_replicas();
     rt->set_replica_id(id);
     rt->set_pid(o.replicas.at(id).pid);
