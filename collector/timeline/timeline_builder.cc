@@ -252,11 +252,7 @@ TimelineBuilder::Open& TimelineBuilder::OpenFor(uint64_t seq, int64_t t,
                                                 uint32_t pid) {
   auto it = open_.find(seq);
   if (it != open_.end()) return it->second;
-  if (Reopen(seq, t, rid, pid)) {
-    Open& o = open_.at(seq);
-    UpdateCompletion(o, t);
-    return o;
-  }
+  // Make room first: a reopened timeline counts against max_open too.
   while (open_.size() >= options_.max_open && !open_.empty()) {
     // Evict the oldest open timeline.
     auto oldest = std::min_element(open_.begin(), open_.end(),
@@ -264,6 +260,11 @@ TimelineBuilder::Open& TimelineBuilder::OpenFor(uint64_t seq, int64_t t,
                                      return a.second.first_t < b.second.first_t;
                                    });
     Close(oldest->first, v1::TIMELINE_STATE_EVICTED);
+  }
+  if (Reopen(seq, t, rid, pid)) {
+    Open& o = open_.at(seq);
+    UpdateCompletion(o, t);
+    return o;
   }
   Open& o = open_[seq];
   o.seq = seq;
