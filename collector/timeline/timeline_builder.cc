@@ -14,6 +14,17 @@ using google::protobuf::util::TimeUtil;
 constexpr size_t kMaxPendingClients = 1 << 16;
 constexpr size_t kSafetyWindow = 1 << 16;  // seqs remembered for checks
 
+// Kernel stamps are CLOCK_MONOTONIC ns, far below 2^62 (146 years of
+// uptime). Clamping every stamp, and Advance's now, into [0, 2^62] keeps
+// each difference and offset computed here inside int64 (no signed
+// overflow) whatever a corrupt or hostile event carries.
+constexpr int64_t kMaxKtime = int64_t{1} << 62;
+
+int64_t KtimeOf(const v1::Event& e) {
+  return static_cast<int64_t>(
+      std::min<uint64_t>(e.ktime_ns(), static_cast<uint64_t>(kMaxKtime)));
+}
+
 bool IsClientSide(v1::EventType t) {
   return t == v1::EVENT_TYPE_CLIENT_BATCH_SENT ||
          t == v1::EVENT_TYPE_REPLY_TO_CLIENT || t == v1::EVENT_TYPE_USER_EVENT;
@@ -139,7 +150,7 @@ void TimelineBuilder::AddLocked(const v1::Event& e) {
   r.alive = true;
   pid_to_replica_[r.pid] = rid;
   if (!IsClientSide(s->type)) r.is_proxy_only = false;
-  last_t_ = std::max<int64_t>(last_t_, static_cast<int64_t>(e.ktime_ns()));
+  last_t_ = std::max<int64_t>(last_t_, KtimeOf(e));
 
   switch (s->type) {
     case v1::EVENT_TYPE_VIEW_CHANGE_STARTED:
@@ -164,7 +175,7 @@ void TimelineBuilder::AddLocked(const v1::Event& e) {
         --pending_count_;
       }
       pending_clients_[{s->proxy_id, *s->digest}].push_back(
-          {s->seq, static_cast<int64_t>(e.ktime_ns()), rid});
+          {s->seq, KtimeOf(e), rid});
       ++pending_count_;
       return;
     }
@@ -275,7 +286,7 @@ TimelineBuilder::Open& TimelineBuilder::OpenFor(uint64_t seq, int64_t t,
 }
 
 void TimelineBuilder::AddStage(const v1::Event& e, const StageFields& s) {
-  const int64_t t = static_cast<int64_t>(e.ktime_ns());
+  const int64_t t = KtimeOf(e);
   const int64_t wall = TimeUtil::TimestampToNanoseconds(e.time());
   const uint32_t rid = e.replica_id();
   CheckAnomalies(e, s);
@@ -465,7 +476,7 @@ void TimelineBuilder::NoteProgress(int64_t t, uint64_t seq) {
 }
 
 void TimelineBuilder::AddViewChange(const v1::Event& e, const StageFields& s) {
-  const int64_t t = static_cast<int64_t>(e.ktime_ns());
+  const int64_t t = KtimeOf(e);
   const uint32_t rid = e.replica_id();
   const uint64_t v = s.view.value_or(0);
   const bool stale = s.view && v <= current_view_;
@@ -569,6 +580,7 @@ void TimelineBuilder::Emit(v1::TimelineUpdate update) {
 
 void TimelineBuilder::Advance(int64_t now) {
   absl::MutexLock lock(&mu_);
+  now = std::clamp<int64_t>(now, 0, kMaxKtime);
   const int64_t linger = absl::ToInt64Nanoseconds(options_.linger);
   const int64_t idle = absl::ToInt64Nanoseconds(options_.idle_timeout);
   const int64_t max_age = absl::ToInt64Nanoseconds(options_.max_age);
