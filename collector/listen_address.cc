@@ -1,5 +1,6 @@
 #include "collector/listen_address.h"
 
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +18,15 @@ namespace {
 constexpr char kForms[] =
     "expected unix:///ABSOLUTE/PATH, 127.0.0.1:PORT, [::1]:PORT or "
     "localhost:PORT";
+
+// A host name or an address that merely starts with "127." (127.evil.com)
+// can resolve anywhere: only localhost, [::1] and numeric 127.0.0.0/8.
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost" || host == "[::1]") return true;
+  in_addr addr;
+  return inet_pton(AF_INET, host.c_str(), &addr) == 1 &&
+         (ntohl(addr.s_addr) >> 24) == 127;
+}
 
 }  // namespace
 
@@ -50,8 +60,7 @@ absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& spec,
     return absl::InvalidArgumentError(
         absl::StrFormat("--listen %s: bad port; %s", spec, kForms));
   }
-  a.loopback =
-      host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
+  a.loopback = IsLoopbackHost(host);
   if (!a.loopback && !insecure) {
     return absl::PermissionDeniedError(absl::StrFormat(
         "--listen %s: %s is not a loopback address; the event stream is "

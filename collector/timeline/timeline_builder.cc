@@ -14,6 +14,17 @@ using google::protobuf::util::TimeUtil;
 constexpr size_t kMaxPendingClients = 1 << 16;
 constexpr size_t kSafetyWindow = 1 << 16;  // seqs remembered for checks
 
+// Kernel stamps are CLOCK_MONOTONIC ns, far below 2^62 (146 years of
+// uptime). Clamping every stamp, and Advance's now, into [0, 2^62] keeps
+// each difference and offset computed here inside int64 (no signed
+// overflow) whatever a corrupt or hostile event carries.
+constexpr int64_t kMaxKtime = int64_t{1} << 62;
+
+int64_t KtimeOf(const v1::Event& e) {
+  return static_cast<int64_t>(
+      std::min<uint64_t>(e.ktime_ns(), static_cast<uint64_t>(kMaxKtime)));
+}
+
 bool IsClientSide(v1::EventType t) {
   return t == v1::EVENT_TYPE_CLIENT_BATCH_SENT ||
          t == v1::EVENT_TYPE_REPLY_TO_CLIENT || t == v1::EVENT_TYPE_USER_EVENT;
@@ -139,7 +150,7 @@ void TimelineBuilder::AddLocked(const v1::Event& e) {
   r.alive = true;
   pid_to_replica_[r.pid] = rid;
   if (!IsClientSide(s->type)) r.is_proxy_only = false;
-  last_t_ = std::max<int64_t>(last_t_, static_cast<int64_t>(e.ktime_ns()));
+  last_t_ = std::max<int64_t>(last_t_, KtimeOf(e));
 
   switch (s->type) {
     case v1::EVENT_TYPE_VIEW_CHANGE_STARTED:
@@ -164,7 +175,7 @@ void TimelineBuilder::AddLocked(const v1::Event& e) {
         --pending_count_;
       }
       pending_clients_[{s->proxy_id, *s->digest}].push_back(
-          {s->seq, static_cast<int64_t>(e.ktime_ns()), rid});
+          {s->seq, KtimeOf(e), rid});
       ++pending_count_;
       return;
     }
@@ -252,11 +263,7 @@ TimelineBuilder::Open& TimelineBuilder::OpenFor(uint64_t seq, int64_t t,
                                                 uint32_t pid) {
   auto it = open_.find(seq);
   if (it != open_.end()) return it->second;
-  if (Reopen(seq, t, rid, pid)) {
-    Open& o = open_.at(seq);
-    UpdateCompletion(o, t);
-    return o;
-  }
+  // Make room first: a reopened timeline counts against max_open too.
   while (open_.size() >= options_.max_open && !open_.empty()) {
     // Evict the oldest open timeline.
     auto oldest = std::min_element(open_.begin(), open_.end(),
@@ -264,6 +271,11 @@ TimelineBuilder::Open& TimelineBuilder::OpenFor(uint64_t seq, int64_t t,
                                      return a.second.first_t < b.second.first_t;
                                    });
     Close(oldest->first, v1::TIMELINE_STATE_EVICTED);
+  }
+  if (Reopen(seq, t, rid, pid)) {
+    Open& o = open_.at(seq);
+    UpdateCompletion(o, t);
+    return o;
   }
   Open& o = open_[seq];
   o.seq = seq;
@@ -274,7 +286,7 @@ TimelineBuilder::Open& TimelineBuilder::OpenFor(uint64_t seq, int64_t t,
 }
 
 void TimelineBuilder::AddStage(const v1::Event& e, const StageFields& s) {
-  const int64_t t = static_cast<int64_t>(e.ktime_ns());
+  const int64_t t = KtimeOf(e);
   const int64_t wall = TimeUtil::TimestampToNanoseconds(e.time());
   const uint32_t rid = e.replica_id();
   CheckAnomalies(e, s);
@@ -464,7 +476,7 @@ void TimelineBuilder::NoteProgress(int64_t t, uint64_t seq) {
 }
 
 void TimelineBuilder::AddViewChange(const v1::Event& e, const StageFields& s) {
-  const int64_t t = static_cast<int64_t>(e.ktime_ns());
+  const int64_t t = KtimeOf(e);
   const uint32_t rid = e.replica_id();
   const uint64_t v = s.view.value_or(0);
   const bool stale = s.view && v <= current_view_;
@@ -568,6 +580,7 @@ void TimelineBuilder::Emit(v1::TimelineUpdate update) {
 
 void TimelineBuilder::Advance(int64_t now) {
   absl::MutexLock lock(&mu_);
+  now = std::clamp<int64_t>(now, 0, kMaxKtime);
   const int64_t linger = absl::ToInt64Nanoseconds(options_.linger);
   const int64_t idle = absl::ToInt64Nanoseconds(options_.idle_timeout);
   const int64_t max_age = absl::ToInt64Nanoseconds(options_.max_age);
@@ -766,7 +779,11 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
     missing.push_back(me);
   };
 
-  for (const auto& [id, marks] : lanes) {
+  for (const auto& lane_entry : lanes) {
+    // Plain variables, not structured bindings: the lambdas below capture
+    // them, which C++17 forbids for bindings (gcc allows it, clang not).
+    const uint32_t id = lane_entry.first;
+    const std::vector<Mark>& marks = lane_entry.second;
     v1::ReplicaTimeline* rt = tl.add_replicas();
     rt->set_replica_id(id);
     rt->set_pid(o.replicas.at(id).pid);
