@@ -395,6 +395,7 @@ std::string RenderFlamegraphSvg(const ProfileData& data,
                         "<text id=\"details\" x=\"%d\" y=\"%d\"> </text>\n",
                         kPad, footer_y + 16);
   std::vector<std::pair<uint64_t, std::string>> legend;
+  legend.reserve(module_samples.size());
   for (const auto& [module, count] : module_samples) {
     legend.push_back({count, module});
   }

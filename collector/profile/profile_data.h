@@ -157,6 +157,8 @@ struct ProfileQuery {
   // (start, end]. Defaults select everything stored.
   absl::Time start = absl::InfinitePast();
   absl::Time end = absl::InfiniteFuture();
+  // When positive, replaces `start` with "now - last": the last N seconds.
+  absl::Duration last = absl::ZeroDuration();
 };
 
 // "none" for 0, the catalogue name for a hook id ("prepare_received"), or

@@ -6,6 +6,7 @@
 //   resdb-trace-profile --pid 1234 --seconds 10 -o cpu.svg -o cpu.md
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -154,7 +155,7 @@ void Progress(double fraction, int seconds) {
     return;
   }
   const int kWidth = 30;
-  const int done = static_cast<int>(fraction * kWidth + 0.5);
+  const int done = static_cast<int>(std::lround(fraction * kWidth));
   std::fprintf(stderr, "\rsampling [%s%s] %5.1f/%d s",
                std::string(done, '#').c_str(),
                std::string(kWidth - done, '.').c_str(), elapsed, seconds);

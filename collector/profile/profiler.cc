@@ -286,7 +286,7 @@ absl::StatusOr<absl::Time> Profiler::DrainOnce() {
   }
 
   absl::MutexLock lock(&mu_);
-  store_.Append(result->start, result->end, std::move(samples),
+  store_.Append(result->start, result->end, samples,
                 result->counters.counts_full);
   const SamplerCounters& c = result->counters;
   counters_.samples += c.samples;
@@ -337,7 +337,10 @@ ProfileData Profiler::Collect(const ProfileQuery& query) const {
     }
     pids = std::move(by_replica);
   }
-  ProfileData data = store_.Query(query.start, query.end, pids, phases);
+  const absl::Time start = query.last > absl::ZeroDuration()
+                               ? absl::Now() - query.last
+                               : query.start;
+  ProfileData data = store_.Query(start, query.end, pids, phases);
   data.frequency_hz = frequency_hz_;
   for (const ProfileSample& s : data.samples) {
     if (data.processes.count(s.pid) != 0) continue;

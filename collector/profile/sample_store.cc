@@ -12,7 +12,7 @@ constexpr size_t kCompactSlack = 4096;
 
 }  // namespace
 
-SampleStore::SampleStore(Options options) : options_(std::move(options)) {}
+SampleStore::SampleStore(Options options) : options_(options) {}
 
 uint32_t SampleStore::InternFrame(const Frame& frame) {
   auto [it, inserted] =
@@ -21,17 +21,15 @@ uint32_t SampleStore::InternFrame(const Frame& frame) {
   return it->second;
 }
 
-uint32_t SampleStore::InternStack(std::vector<uint32_t> frames) {
-  auto it = stack_ids_.find(frames);
-  if (it != stack_ids_.end()) return it->second;
-  const uint32_t id = static_cast<uint32_t>(stacks_.size());
-  stacks_.push_back(frames);
-  stack_ids_.emplace(std::move(frames), id);
-  return id;
+uint32_t SampleStore::InternStack(const std::vector<uint32_t>& frames) {
+  auto [it, inserted] =
+      stack_ids_.try_emplace(frames, static_cast<uint32_t>(stacks_.size()));
+  if (inserted) stacks_.push_back(frames);
+  return it->second;
 }
 
 void SampleStore::Append(absl::Time start, absl::Time end,
-                         std::vector<SymbolizedSample> samples,
+                         const std::vector<SymbolizedSample>& samples,
                          uint64_t dropped_samples) {
   Interval interval;
   interval.start = start;
@@ -39,7 +37,7 @@ void SampleStore::Append(absl::Time start, absl::Time end,
   interval.dropped = dropped_samples;
   interval.entries.reserve(samples.size());
   std::vector<uint32_t> ids;
-  for (SymbolizedSample& s : samples) {
+  for (const SymbolizedSample& s : samples) {
     if (s.count == 0) continue;
     ids.clear();
     for (const Frame& f : s.frames) ids.push_back(InternFrame(f));

@@ -44,7 +44,8 @@ class SampleStore {
   // Stores one drain interval [start, end). `dropped_samples`: samples the
   // kernel could not count in it (not attributable to any process).
   void Append(absl::Time start, absl::Time end,
-              std::vector<SymbolizedSample> samples, uint64_t dropped_samples);
+              const std::vector<SymbolizedSample>& samples,
+              uint64_t dropped_samples);
 
   // Aggregates the intervals that end in (start, end] by (stack, pid, tid,
   // phase). `pids` / `phases`: nullopt selects all. Counters are derived
@@ -76,7 +77,7 @@ class SampleStore {
   };
 
   uint32_t InternFrame(const Frame& frame);
-  uint32_t InternStack(std::vector<uint32_t> frames);
+  uint32_t InternStack(const std::vector<uint32_t>& frames);
   void Evict();
   // Rebuilds the frame and stack tables from the live entries.
   void Compact();

@@ -214,6 +214,7 @@ std::string RenderSummaryMarkdown(const ProfileData& data,
     paths[labels] += s.count;
   }
   std::vector<std::pair<uint64_t, const std::vector<std::string>*>> ranked;
+  ranked.reserve(paths.size());
   for (const auto& [labels, n] : paths) ranked.push_back({n, &labels});
   std::stable_sort(
       ranked.begin(), ranked.end(),

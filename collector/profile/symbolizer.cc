@@ -186,7 +186,9 @@ std::shared_ptr<const ElfModule> Symbolizer::VdsoModuleLocked() {
   if (!self.ok()) return nullptr;
   for (const MapsEntry& e : self->entries) {
     if (e.path != "[vdso]" || e.start != base) continue;
-    std::string image(reinterpret_cast<const char*>(base), e.end - e.start);
+    // the auxv entry is the address of our own mapped vDSO image
+    std::string image(reinterpret_cast<const char*>(base),  // NOLINT
+                      e.end - e.start);
     absl::StatusOr<std::unique_ptr<ElfModule>> m =
         ElfModule::OpenMemory(std::move(image), "[vdso]");
     if (m.ok()) vdso_ = std::move(*m);

@@ -310,6 +310,13 @@ TEST_F(ProfilerTest, RemovedPidStopsBeingSampledAndKeepsItsHistory) {
   EXPECT_LE(after->TotalCount(), 2u);
   ProfileData all = profiler->Collect(ProfileQuery{});
   EXPECT_GE(all.TotalCount(), before->TotalCount());
+  // the last second holds nothing of the removed pid; the last minute does
+  ProfileQuery last_second;
+  last_second.last = absl::Seconds(1);
+  EXPECT_LE(profiler->Collect(last_second).TotalCount(), 2u);
+  ProfileQuery last_minute;
+  last_minute.last = absl::Minutes(1);
+  EXPECT_EQ(profiler->Collect(last_minute).TotalCount(), all.TotalCount());
   EXPECT_GT(SharePct(all, kSeventy), 0.0);
   // re-adding works
   EXPECT_TRUE(profiler->AddPid(pid).ok());
