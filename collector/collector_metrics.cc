@@ -172,6 +172,9 @@ void CollectorMetrics::Observe(const v1::TimelineUpdate& u) {
   if (phase_ == nullptr) return;
   if (u.has_timeline()) {
     const v1::Timeline& t = u.timeline();
+    // A reopened timeline (re-proposed after it closed) was counted and
+    // observed when it first closed.
+    if (t.closes() > 1) return;
     std::string state = v1::TimelineState_Name(t.state());
     if (state.rfind("TIMELINE_STATE_", 0) == 0) state = state.substr(15);
     if (auto c = timelines_->WithLabels({absl::AsciiStrToLower(state)});

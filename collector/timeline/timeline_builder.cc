@@ -206,6 +206,7 @@ bool TimelineBuilder::Reopen(uint64_t seq, int64_t t, uint32_t rid,
   o.first_wall_ns = TimeUtil::TimestampToNanoseconds(old.start_time());
   o.last_t = first_t + old.duration_ns();
   o.losses = old.completeness().losses_while_open();
+  o.closes = std::max<uint32_t>(old.closes(), 1);
   for (const auto& lane : old.replicas()) {
     ReplicaMarks& rm = o.replicas[lane.replica_id()];
     rm.pid = lane.pid();
@@ -673,6 +674,7 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
   const size_t quorum = 2 * f + 1;
   tl.set_seq(o.seq);
   tl.set_f(f);
+  tl.set_closes(o.closes + (closing ? 1 : 0));
   *tl.mutable_start_time() = WallTime(o.first_wall_ns);
   tl.set_duration_ns(o.last_t - o.first_t);
   auto off = [&](int64_t t) { return t - o.first_t; };

@@ -122,6 +122,7 @@ class TimelineBuilder {
     bool losses = false;
     std::optional<int64_t> complete_since;  // completion condition met at
     uint32_t events = 0;
+    uint32_t closes = 0;  // times closed before (reopened timelines)
   };
   struct Replica {
     uint32_t pid = 0;

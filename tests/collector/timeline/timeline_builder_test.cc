@@ -449,6 +449,8 @@ TEST(TimelineBuilderTest, ReproposalOfACommittedSeqReopensItsTimeline) {
   EXPECT_EQ(t->state(), v1::TIMELINE_STATE_COMPLETE)
       << t->completeness().DebugString();
   EXPECT_EQ(t->view(), 0u);
+  EXPECT_EQ(t->closes(), 2u);
+  EXPECT_EQ(fx.Timelines().front().closes(), 1u);
   EXPECT_EQ(std::vector<uint64_t>(t->views().begin(), t->views().end()),
             (std::vector<uint64_t>{0, 1}));
 }
