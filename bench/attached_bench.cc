@@ -10,9 +10,16 @@
 //   Seed              DeepObserve's shape: a noipa C hook whose first
 //                     instruction is not a nop5, traced by bpftrace with the
 //                     seed's printf action, read by a line consumer;
-// and, to show where the seed's time goes:
+// and, to show where the time goes:
 //   Floor/seed_hook   the empty uprobe on the seed-shaped hook;
-//   Bpftrace/nop5     the seed's bpftrace script on our nop5 hook.
+//   Bpftrace/nop5     the seed's bpftrace script on our nop5 hook;
+//   OursBpf/nop5      our BPF program (collector/bpf_tracer) with a reader
+//                     thread in this process that only counts: ours minus
+//                     the collector process and gRPC;
+//   Step/<step>/nop5  one step of bpf/hooks.bpf.c's per-hit work alone
+//                     (bench/ablation.bpf.c): ktime, phase (the per-thread
+//                     LRU map update), record (ring-buffer reserve/submit,
+//                     drained by a reader thread), counter.
 //
 // Each case runs a fixed number of hits per repetition (its tracer is
 // started before and stopped after the timed loop), so repetitions can be
@@ -42,6 +49,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -54,9 +63,11 @@
 #include <thread>
 #include <vector>
 
+#include "bench/ablation.skel.h"
 #include "bench/floor.skel.h"
 #include "bench/targets/seed_hook.h"
 #include "benchmark/benchmark.h"
+#include "collector/bpf_tracer.h"
 #include "resdb_trace/hooks.h"
 
 extern char** environ;
@@ -224,28 +235,23 @@ class Child {
   pid_t pid_ = -1;
 };
 
-// Bytes process `pid` has read so far (rchar of /proc/PID/io); -1 when gone.
-int64_t BytesRead(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/io");
-  std::string key;
-  int64_t value = 0;
-  while (in >> key >> value) {
-    if (key == "rchar:") return value;
-  }
-  return -1;
-}
-
-// Waits until consumer `pid` has read nothing for `quiet_ms` (it has caught
-// up with its producer), at most `timeout_s`.
-void WaitUntilCaughtUp(pid_t pid, int quiet_ms, double timeout_s) {
+// Waits until a consumer's --progress-file ("<events> <lost> <ns>") accounts
+// for `expected` events, or has not changed for `quiet_ms`, at most
+// `timeout_s`: bpftrace drops what it has not printed when it exits, and the
+// collector ends streams soon after it is told to stop.
+void WaitUntilCaughtUp(const std::string& progress_file, int64_t expected,
+                       int quiet_ms, double timeout_s) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(
                                            static_cast<int>(timeout_s * 1e3));
-  int64_t last = BytesRead(pid);
+  std::string last = ReadFile(progress_file);
   auto last_change = Clock::now();
   while (Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    const int64_t now = BytesRead(pid);
-    if (now < 0) return;
+    const std::string now = ReadFile(progress_file);
+    long long events = 0, lost = 0;
+    if (std::sscanf(now.c_str(), "%lld %lld", &events, &lost) == 2 &&
+        events + lost >= expected) {
+      return;
+    }
     if (now != last) {
       last = now;
       last_change = Clock::now();
@@ -253,6 +259,7 @@ void WaitUntilCaughtUp(pid_t pid, int quiet_ms, double timeout_s) {
                std::chrono::milliseconds(quiet_ms)) {
       return;
     }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 
@@ -394,6 +401,112 @@ void BM_Floor(benchmark::State& state) {
   bpf_link__destroy(link);
 }
 
+// Drains a ring buffer from a thread of its own, as a reader would, until
+// destroyed; then drains what is left. Polls with a 1 ms timeout, the
+// collector's busy cadence.
+class RingDrainer {
+ public:
+  explicit RingDrainer(std::function<void(int)> poll)
+      : poll_(std::move(poll)), thread_([this] {
+          while (!stop_.load()) poll_(1);
+        }) {}
+  ~RingDrainer() {
+    stop_.store(true);
+    thread_.join();
+    poll_(0);
+  }
+
+ private:
+  std::function<void(int)> poll_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+ablation_bpf* AblationSkeleton() {
+  static ablation_bpf* skel = [] {
+    ablation_bpf* s = ablation_bpf__open();
+    if (s == nullptr) return s;
+    s->rodata->wakeup_bytes = 4u << 20;  // a quarter of the 16 MiB ring
+    if (ablation_bpf__load(s) != 0) {
+      ablation_bpf__destroy(s);
+      return static_cast<ablation_bpf*>(nullptr);
+    }
+    return s;
+  }();
+  return skel;
+}
+
+int CountSample(void* ctx, void*, size_t) {
+  ++*static_cast<int64_t*>(ctx);
+  return 0;
+}
+
+void BM_Step(benchmark::State& state, const char* program) {
+  ablation_bpf* skel = AblationSkeleton();
+  if (skel == nullptr) {
+    state.SkipWithError("cannot load bench/ablation.bpf.c (root needed)");
+    return;
+  }
+  bpf_program* prog = bpf_object__find_program_by_name(skel->obj, program);
+  LIBBPF_OPTS(bpf_uprobe_opts, opts,
+              .bpf_cookie = RESDB_TRACE_ID_prepare_received,
+              .func_name = kNop5Hook);
+  bpf_link* link = prog == nullptr
+                       ? nullptr
+                       : bpf_program__attach_uprobe_opts(
+                             prog, getpid(), g_config.self.c_str(), 0, &opts);
+  if (link == nullptr) {
+    state.SkipWithError("cannot attach the ablation uprobe");
+    return;
+  }
+  int64_t records = 0;
+  ring_buffer* rb = ring_buffer__new(bpf_map__fd(skel->maps.rb), CountSample,
+                                     &records, nullptr);
+  {
+    RingDrainer drainer([rb](int ms) {
+      ring_buffer__poll(rb, ms);
+      ring_buffer__consume(rb);
+    });
+    Hits<Hook::kNop5>(kWarmupHits);
+    TimedLoop<Hook::kNop5>(state);
+    bpf_link__destroy(link);
+  }
+  ring_buffer__free(rb);
+  if (std::string(program) == "abl_record") {
+    ReportAccounting(state, kWarmupHits + state.iterations(), records, 0);
+  }
+}
+
+void BM_OursBpf(benchmark::State& state) {
+  namespace rc = resdb_trace::collector;
+  rc::BpfTracer::Options topt;
+  topt.ringbuf_bytes = 16u << 20;  // the collector's default
+  absl::StatusOr<std::unique_ptr<rc::BpfTracer>> tracer =
+      rc::BpfTracer::Create(topt);
+  if (!tracer.ok()) {
+    state.SkipWithError(std::string(tracer.status().message()).c_str());
+    return;
+  }
+  absl::StatusOr<rc::AttachReport> report = (*tracer)->AttachBinary(
+      g_config.self, getpid(), {RESDB_TRACE_ID_prepare_received});
+  if (!report.ok() || report->attached_count() != 1) {
+    state.SkipWithError("cannot attach the hooks BPF program");
+    return;
+  }
+  int64_t records = 0;
+  const rc::BpfTracer::RecordCallback count =
+      [&records](const resdb_trace_record&) { ++records; };
+  {
+    RingDrainer drainer([&](int ms) { (void)(*tracer)->Poll(ms, count); });
+    Hits<Hook::kNop5>(kWarmupHits);
+    TimedLoop<Hook::kNop5>(state);
+    (*tracer)->DetachAll();
+  }
+  ReportAccounting(
+      state, kWarmupHits + state.iterations(), records,
+      static_cast<int64_t>((*tracer)->ReadCounters().ringbuf_full));
+}
+
 void BM_Ours(benchmark::State& state) {
   const std::string dir = MakeWorkDir("ours");
   const std::string listen = "unix://" + dir + "/collector.sock";
@@ -410,10 +523,10 @@ void BM_Ours(benchmark::State& state) {
     return;
   }
   Child subscriber;
-  if (!subscriber.Start({g_config.subscriber, "--listen", listen,
-                         "--ready-file", dir + "/subscriber.ready"},
-                        -1, -1, dir + "/subscriber.out",
-                        dir + "/subscriber.err") ||
+  if (!subscriber.Start(
+          {g_config.subscriber, "--listen", listen, "--ready-file",
+           dir + "/subscriber.ready", "--progress-file", dir + "/progress"},
+          -1, -1, dir + "/subscriber.out", dir + "/subscriber.err") ||
       !WaitForFile(dir + "/subscriber.ready", 30)) {
     state.SkipWithError(
         ("subscriber did not start: " + ReadFile(dir + "/subscriber.err"))
@@ -435,7 +548,8 @@ void BM_Ours(benchmark::State& state) {
   }
   // let the subscriber work off its backlog, then stop the collector: it
   // detaches, drains and ends the stream after its last event
-  WaitUntilCaughtUp(subscriber.pid(), 300, 120);
+  WaitUntilCaughtUp(dir + "/progress", kWarmupHits + state.iterations(), 300,
+                    120);
   collector.Signal(SIGTERM);
   const int sub_rc = subscriber.Wait(60);
   collector.Wait(30);
@@ -447,9 +561,15 @@ void BM_Ours(benchmark::State& state) {
             .c_str());
     return;
   }
+  // Loss notices do not say which kind of event was lost: the one lifecycle
+  // event of this run (ProcessStarted for this process; it does not exit)
+  // is taken out of the reported losses if it did not arrive.
+  const int64_t lifecycle_missing = std::max<int64_t>(
+      0, 1 - static_cast<int64_t>(JsonNumber(out, "lifecycle").value_or(0)));
   const int64_t dropped =
       static_cast<int64_t>(JsonNumber(out, "ringbuf_dropped").value_or(0) +
-                           JsonNumber(out, "subscriber_dropped").value_or(0));
+                           JsonNumber(out, "subscriber_dropped").value_or(0)) -
+      lifecycle_missing;
   ReportAccounting(state, kWarmupHits + state.iterations(),
                    static_cast<int64_t>(*events), dropped);
 }
@@ -484,7 +604,8 @@ void BM_Bpftrace(benchmark::State& state) {
                       SeedScript(kHook == Hook::kNop5 ? kNop5Hook : kSeedHook)},
                      -1, pipe_fds[1], "", dir + "/bpftrace.err") &&
       consumer.Start(
-          {g_config.line_consumer, "--ready-file", dir + "/consumer.ready"},
+          {g_config.line_consumer, "--ready-file", dir + "/consumer.ready",
+           "--progress-file", dir + "/progress"},
           pipe_fds[0], -1, dir + "/consumer.out", dir + "/consumer.err");
   close(pipe_fds[0]);
   close(pipe_fds[1]);
@@ -504,7 +625,8 @@ void BM_Bpftrace(benchmark::State& state) {
   }
   // bpftrace drops whatever it has not printed when it exits: give the
   // consumer every line it will ever get first
-  WaitUntilCaughtUp(consumer.pid(), 300, 120);
+  WaitUntilCaughtUp(dir + "/progress", kWarmupHits + state.iterations(), 300,
+                    120);
   bpftrace.Signal(SIGINT);
   bpftrace.Wait(60);
   const int rc = consumer.Wait(60);
@@ -583,6 +705,17 @@ int main(int argc, char** argv) {
   reg("Seed/seed_hook", BM_Bpftrace<Hook::kSeed>, slow);
   reg("Floor/seed_hook", BM_Floor<Hook::kSeed>, slow);
   reg("Bpftrace/nop5", BM_Bpftrace<Hook::kNop5>, slow);
+  reg("OursBpf/nop5", BM_OursBpf, fast);
+  for (const char* step : {"ktime", "phase", "record", "counter"}) {
+    static std::vector<std::string> names;
+    names.push_back(std::string("Step/") + step + "/nop5");
+    const std::string program = std::string("abl_") + step;
+    benchmark::RegisterBenchmark(
+        names.back().c_str(),
+        [program](benchmark::State& st) { BM_Step(st, program.c_str()); })
+        ->Iterations(fast)
+        ->Unit(benchmark::kNanosecond);
+  }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -4,7 +4,9 @@
 // (poll with a 1 ms timeout, then consume) and only counts the records: no
 // decoding, no events, no gRPC. On SIGINT/SIGTERM it detaches, drains what is
 // left and prints one JSON line:
-//   {"records":N,"drops":D,"polls":P}
+//   {"records":N,"drops":D,"polls":P,"pending_at_stop":B}
+// where B is how many of the records were still unread when the signal came
+// (the reader's backlog: how far behind its producer it was).
 //
 //   bare_reader --binary PATH --func SYMBOL [--ringbuf-mb 16]
 //               [--ready-file PATH]
@@ -106,6 +108,7 @@ int main(int argc, char** argv) {
     ++polls;
   }
   bpf_link__destroy(link);
+  const uint64_t before_final_drain = records;
   ring_buffer__consume(rb);
 
   const int cpus = libbpf_num_possible_cpus();
@@ -116,10 +119,13 @@ int main(int argc, char** argv) {
                            per_cpu.size() * sizeof(uint64_t), 0) == 0) {
     for (uint64_t d : per_cpu) drops += d;
   }
-  std::printf("{\"records\":%llu,\"drops\":%llu,\"polls\":%llu}\n",
-              static_cast<unsigned long long>(records),
-              static_cast<unsigned long long>(drops),
-              static_cast<unsigned long long>(polls));
+  std::printf(
+      "{\"records\":%llu,\"drops\":%llu,\"polls\":%llu,"
+      "\"pending_at_stop\":%llu}\n",
+      static_cast<unsigned long long>(records),
+      static_cast<unsigned long long>(drops),
+      static_cast<unsigned long long>(polls),
+      static_cast<unsigned long long>(records - before_final_drain));
   ring_buffer__free(rb);
   bare_ringbuf_bpf__destroy(skel);
   return 0;

@@ -10,10 +10,17 @@
 //    "ringbuf_dropped":R,"malformed":M,"batches":B,"status":"OK",
 //    "lat_p50_us":...,"lat_p99_us":...,"lat_max_us":...}
 //
+// With --progress-file it also keeps "<events> <reported lost> <monotonic ns
+// of the last batch>" in that file, rewritten at most every 10 ms while
+// batches arrive, so a driver can tell when it has caught up.
+//
 //   subscriber --listen unix:///PATH [--max-events N] [--max-delay-ms N]
 //              [--queue-capacity N] [--ready-file PATH] [--name NAME]
+//              [--progress-file PATH]
+#include <fcntl.h>
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -76,13 +83,26 @@ class LatencyHistogram {
   uint64_t count_ = 0;
 };
 
+// "<events> <lost> <last batch ns>" at the start of `fd`, if open.
+void WriteProgress(int fd, uint64_t events, uint64_t lost, uint64_t last_ns) {
+  if (fd < 0) return;
+  char buf[96];
+  const int n = std::snprintf(buf, sizeof(buf), "%llu %llu %llu\n",
+                              static_cast<unsigned long long>(events),
+                              static_cast<unsigned long long>(lost),
+                              static_cast<unsigned long long>(last_ns));
+  if (n > 0 && ftruncate(fd, 0) == 0) {
+    (void)!pwrite(fd, buf, static_cast<size_t>(n), 0);
+  }
+}
+
 std::atomic<int> g_signal{0};
 void OnSignal(int sig) { g_signal.store(sig); }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string listen, ready_file, name = "bench-subscriber";
+  std::string listen, ready_file, progress_file, name = "bench-subscriber";
   v1::SubscribeRequest req;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -100,6 +120,8 @@ int main(int argc, char** argv) {
       req.set_queue_capacity(std::atoi(value().c_str()));
     } else if (arg == "--ready-file") {
       ready_file = value();
+    } else if (arg == "--progress-file") {
+      progress_file = value();
     } else if (arg == "--name") {
       name = value();
     } else {
@@ -158,6 +180,11 @@ int main(int argc, char** argv) {
     }
   });
 
+  const int progress_fd =
+      progress_file.empty()
+          ? -1
+          : open(progress_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  uint64_t last_progress_ns = 0, last_batch_ns = 0;
   uint64_t events = 0, lifecycle = 0, notices = 0, batches = 0;
   uint64_t sub_dropped = 0, rb_dropped = 0, malformed = 0;
   LatencyHistogram latency;
@@ -180,7 +207,14 @@ int main(int argc, char** argv) {
         }
       }
     }
+    last_batch_ns = now;
+    if (now - last_progress_ns >= 10'000'000) {
+      WriteProgress(progress_fd, events, sub_dropped + rb_dropped, now);
+      last_progress_ns = now;
+    }
   }
+  WriteProgress(progress_fd, events, sub_dropped + rb_dropped, last_batch_ns);
+  if (progress_fd >= 0) close(progress_fd);
   grpc::Status status = reader->Finish();
   done.store(true);
   canceller.join();
