@@ -468,7 +468,12 @@ void BM_Step(benchmark::State& state, const char* program) {
       ring_buffer__consume(rb);
     });
     Hits<Hook::kNop5>(kWarmupHits);
+    BpfStatsScope stats(g_config.bpf_stats);
+    const ProgRuns before = ReadProgRuns(bpf_program__fd(prog));
     TimedLoop<Hook::kNop5>(state);
+    if (stats.on()) {
+      ReportBpfNs(state, before, ReadProgRuns(bpf_program__fd(prog)));
+    }
     bpf_link__destroy(link);
   }
   ring_buffer__free(rb);
@@ -499,7 +504,13 @@ void BM_OursBpf(benchmark::State& state) {
   {
     RingDrainer drainer([&](int ms) { (void)(*tracer)->Poll(ms, count); });
     Hits<Hook::kNop5>(kWarmupHits);
-    TimedLoop<Hook::kNop5>(state);
+    {
+      // only this program fires during the loop: the process-wide sum is its
+      BpfStatsScope stats(g_config.bpf_stats);
+      const ProgRuns before = ReadProcessProgRuns(getpid());
+      TimedLoop<Hook::kNop5>(state);
+      if (stats.on()) ReportBpfNs(state, before, ReadProcessProgRuns(getpid()));
+    }
     (*tracer)->DetachAll();
   }
   ReportAccounting(

@@ -11,8 +11,8 @@
 //    "lat_p50_us":...,"lat_p99_us":...,"lat_max_us":...}
 //
 // With --progress-file it also keeps "<events> <reported lost> <monotonic ns
-// of the last batch>" in that file, rewritten at most every 10 ms while
-// batches arrive, so a driver can tell when it has caught up.
+// of the last batch with a hook event>" in that file, rewritten every 10 ms
+// while it changes, so a driver can tell when the stream has caught up.
 //
 //   subscriber --listen unix:///PATH [--max-events N] [--max-delay-ms N]
 //              [--queue-capacity N] [--ready-file PATH] [--name NAME]
@@ -141,13 +141,28 @@ int main(int argc, char** argv) {
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  // a signal only sets a flag; this thread turns it into a cancellation
+  const int progress_fd =
+      progress_file.empty()
+          ? -1
+          : open(progress_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  // written by the reading loop, published by the thread below
+  std::atomic<uint64_t> progress_events{0}, progress_lost{0}, progress_ns{0};
+  std::atomic<uint64_t> progress_batches{0};
+  // a signal only sets a flag; this thread turns it into a cancellation and
+  // keeps the progress file current
   std::atomic<bool> done{false};
   std::thread canceller([&] {
+    uint64_t written = 0;
     while (!done.load()) {
       if (g_signal.load() != 0) {
         ctx.TryCancel();
         return;
+      }
+      const uint64_t batches_now = progress_batches.load();
+      if (batches_now != written) {
+        WriteProgress(progress_fd, progress_events.load(), progress_lost.load(),
+                      progress_ns.load());
+        written = batches_now;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -180,17 +195,14 @@ int main(int argc, char** argv) {
     }
   });
 
-  const int progress_fd =
-      progress_file.empty()
-          ? -1
-          : open(progress_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  uint64_t last_progress_ns = 0, last_batch_ns = 0;
+  uint64_t last_batch_ns = 0;
   uint64_t events = 0, lifecycle = 0, notices = 0, batches = 0;
   uint64_t sub_dropped = 0, rb_dropped = 0, malformed = 0;
   LatencyHistogram latency;
   v1::EventBatch batch;
   while (reader->Read(&batch)) {
     const uint64_t now = MonotonicNs();
+    const uint64_t events_before = events;
     ++batches;
     for (const v1::Event& e : batch.events()) {
       if (e.event_case() == v1::Event::kLossNotice) {
@@ -207,17 +219,19 @@ int main(int argc, char** argv) {
         }
       }
     }
-    last_batch_ns = now;
-    if (now - last_progress_ns >= 10'000'000) {
-      WriteProgress(progress_fd, events, sub_dropped + rb_dropped, now);
-      last_progress_ns = now;
-    }
+    // lifecycle events and loss notices come on the collector's 250 ms
+    // housekeeping beat: only hook events say how far behind the stream is
+    if (events != events_before) last_batch_ns = now;
+    progress_events.store(events);
+    progress_lost.store(sub_dropped + rb_dropped);
+    progress_ns.store(last_batch_ns);
+    progress_batches.store(batches);
   }
-  WriteProgress(progress_fd, events, sub_dropped + rb_dropped, last_batch_ns);
-  if (progress_fd >= 0) close(progress_fd);
   grpc::Status status = reader->Finish();
   done.store(true);
   canceller.join();
+  WriteProgress(progress_fd, events, sub_dropped + rb_dropped, last_batch_ns);
+  if (progress_fd >= 0) close(progress_fd);
   ready.join();
   std::printf(
       "{\"events\":%llu,\"lifecycle\":%llu,\"loss_notices\":%llu,"
