@@ -33,7 +33,7 @@
 //   bazel build -c opt //bench:attached_bench
 //   bazel-bin/bench/attached_bench --benchmark_repetitions=5
 //       --benchmark_enable_random_interleaving=true
-// Flags of its own (before the benchmark flags): --hits=N (nop5 cases,
+// Flags of its own, besides Google Benchmark's: --hits=N (nop5 cases,
 // default 1000000), --slow_hits=N (bpftrace and seed-hook cases, default
 // 200000), --bpf_stats (also report BPF program ns per hit; switches on the
 // kernel's run-time statistics, which add their own cost, so never use those
@@ -57,6 +57,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>

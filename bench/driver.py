@@ -302,8 +302,17 @@ class Ours:
         return wait_caught_up(f"{self.d}/progress", expected)
 
     def stop(self):
-        stop(self.collector, signal.SIGTERM)
+        self.collector.send_signal(signal.SIGTERM)
         rc = self.sub.wait(60)
+        # the stream is complete once the subscriber has exited; the collector
+        # may then sit for up to ~10 s in grpc_shutdown (its executor thread
+        # waits out a timer in epoll_wait) before the process ends: it has
+        # nothing left to tell us, so it is not waited for beyond 2 s
+        try:
+            self.collector.wait(2)
+        except subprocess.TimeoutExpired:
+            self.collector.kill()
+            self.collector.wait()
         r = last_json_line(read(f"{self.d}/subscriber.out"))
         lifecycle_missing = max(0, self.lifecycle_expected - r["lifecycle"])
         return {
@@ -418,8 +427,10 @@ def trial(bins, kind, threads, rate, seconds, **kw):
     hook = "seed" if kind == "seed" else "nop5"
     d = tempfile.mkdtemp(prefix=f"resdb_trace_bench_{kind}_")
     first_child = len(_children)
+    phases = [time.monotonic()]
     try:
         p.start(d)
+        phases.append(time.monotonic())
         target = spawn(
             [bins.rate_target, "--hook", hook, "--threads", str(threads), "--rate", str(rate), "--seconds", str(seconds), "--go-file", f"{d}/go"],
             stdout=subprocess.PIPE,
@@ -441,11 +452,14 @@ def trial(bins, kind, threads, rate, seconds, **kw):
         t_exit = time.monotonic()
         out, err = target.communicate()
         produced = json.loads(out.strip().splitlines()[-1])
+        phases.append(time.monotonic())
         last_read = p.drain(produced["produced"])
+        phases.append(time.monotonic())
         cpu1 = sum(cpu_seconds(pid) or 0 for pid in p.cpu_pids())
         aux1 = sum(cpu_seconds(pid) or 0 for pid in p.aux_pids())
         final_mem = memory_kib(p.mem_pid())
         r = p.stop()
+        phases.append(time.monotonic())
     finally:
         # on an error midway, nothing of this trial survives into the next
         for c in _children[first_child:]:
@@ -484,6 +498,7 @@ def trial(bins, kind, threads, rate, seconds, **kw):
         f"dropped={r['dropped']} (ringbuf {r.get('ringbuf_dropped', '-')}, queue {r.get('subscriber_dropped', '-')}) "
         f"unaccounted={r['unaccounted']} lag={lag:.3f}s cpu={r['cpu_us_per_event']:.3f}us/ev"
         + (f" p50={r['lat_p50_us'] / 1e3:.2f}ms p99={r['lat_p99_us'] / 1e3:.2f}ms" if "lat_p50_us" in r else "")
+        + " phases(start/run/drain/stop)=" + "/".join(f"{b - a:.1f}" for a, b in zip(phases, phases[1:])) + "s"
     )
     return r
 
@@ -605,25 +620,31 @@ def md_attached(s):
 # ------------------------------------------------------------- section 2
 
 
-def max_lossless(bins, kind, threads, reps, seconds, steps):
-    """Highest rate the pipeline sustains without loss: in every one of
-    `reps` runs every event reached the consumer, none was reported lost,
-    and the consumer was never more than a tenth of the run behind. Starts
-    unthrottled; if that fails, bisects the requested rate (geometrically)
-    and confirms."""
-    log(f"section 2: {kind}, {threads} thread(s)")
+def lossless_search(kind, threads, reps, steps):
+    """Search for the highest rate a pipeline sustains without loss, as a
+    generator: it yields the requested rate of its next trial (0 =
+    unthrottled) and is sent that trial's result; it returns the answer.
+
+    Sustained lossless: in every one of `reps` runs at the rate, every event
+    reached the consumer, none was reported lost, and the consumer was never
+    more than a tenth of the run behind. Starts unthrottled; if that fails,
+    bisects the requested rate geometrically, then confirms (stepping down
+    15% after a failed confirmation)."""
     trials = []
-    first = trial(bins, kind, threads, 0, seconds)
+    first = yield 0
     trials.append(first)
     if first["sustained"]:
-        confirm = [first] + [trial(bins, kind, threads, 0, seconds) for _ in range(reps - 1)]
-        trials += confirm[1:]
+        confirm = [first]
+        for _ in range(reps - 1):
+            t = yield 0
+            trials.append(t)
+            confirm.append(t)
         if all(t["sustained"] for t in confirm):
             return {"rates": [t["rate"] for t in confirm], "bound": "the hooks (producers unthrottled)", "trials": trials}
     hi, lo = first["rate"], 0.0
     r = hi / 2
     for _ in range(steps):
-        t = trial(bins, kind, threads, r, seconds)
+        t = yield r
         trials.append(t)
         if t["sustained"]:
             lo = max(lo, t["rate"])
@@ -634,8 +655,11 @@ def max_lossless(bins, kind, threads, reps, seconds, steps):
         r = (lo * hi) ** 0.5 if lo else r / 2
     rate = lo if lo else r
     for _ in range(4):
-        confirm = [trial(bins, kind, threads, rate, seconds) for _ in range(reps)]
-        trials += confirm
+        confirm = []
+        for _ in range(reps):
+            t = yield rate
+            trials.append(t)
+            confirm.append(t)
         if all(t["sustained"] for t in confirm):
             return {"rates": [t["rate"] for t in confirm], "bound": f"the pipeline (searched; confirmed at {fmt(rate)}/s requested)", "trials": trials}
         rate *= 0.85
@@ -643,14 +667,28 @@ def max_lossless(bins, kind, threads, reps, seconds, steps):
 
 
 def section_throughput(bins, args):
+    """Runs the searches of every (pipeline, threads) pair interleaved, one
+    trial of each in turn, so the load of a shared machine falls on all of
+    them alike."""
     seconds = 1.0 if args.quick else 2.0
     steps = 3 if args.quick else 6
-    res = {}
-    kinds = ["ours", "bare", "seed", "seed-nop5"]
+    searches = {}
     for threads in (1, 2):
-        for kind in kinds:
-            res[(kind, threads)] = max_lossless(bins, kind, threads, args.reps, seconds, steps)
-    return {"res": res, "seconds": seconds}
+        for kind in ("ours", "bare", "seed", "seed-nop5"):
+            searches[(kind, threads)] = lossless_search(kind, threads, args.reps, steps)
+    pending = {k: g.send(None) for k, g in searches.items()}
+    res = {}
+    while pending:
+        log(f"section 2: round over {len(pending)} searches")
+        for key in list(pending):
+            kind, threads = key
+            t = trial(bins, kind, threads, pending[key], seconds)
+            try:
+                pending[key] = searches[key].send(t)
+            except StopIteration as done:
+                res[key] = done.value
+                del pending[key]
+    return {"res": {k: res[k] for k in searches}, "seconds": seconds}
 
 
 def md_throughput(s, reps):

@@ -66,11 +66,12 @@ uint64_t Run(uint64_t t, double rate, Clock::time_point start,
   }
   const double ns_per_hit = 1e9 / rate;
   for (;;) {
-    // bursts of 16, then sleep until the schedule says the next one is due
+    // bursts of 16, then sleep until the schedule says the next one is due;
+    // a thread that falls behind (a busy host) stops at `end` all the same
     for (int k = 0; k < 16; ++k) Hit<kSeed>(t, i++);
     const auto due =
         start + std::chrono::nanoseconds(static_cast<int64_t>(i * ns_per_hit));
-    if (due >= end) break;
+    if (due >= end || Clock::now() >= end) break;
     std::this_thread::sleep_until(due);
   }
   return i;
