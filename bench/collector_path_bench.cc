@@ -1,0 +1,239 @@
+// Where the collector's CPU per event goes (issue #7, section 3), stage by
+// stage, with the collector's own code and no BPF: one record through
+//   Decode    Decoder::Decode + std::make_shared<const v1::Event>, then the
+//             event freed (the reader thread's work per record);
+//   DecodeFreedElsewhere
+//             the same, but every batch of 256 events is handed to a second
+//             thread that frees it, as the collector's gRPC threads do
+//             (process CPU time: both threads);
+//   CopyIntoBatch
+//             `*batch.add_events() = *event` and the batch's Clear (what
+//             TraceService::Subscribe does per event and subscriber);
+//   Serialize EventBatch::SerializeToString (what gRPC does per batch);
+//   Parse     EventBatch::ParseFromString (the subscriber's side);
+// and, for comparison with CopyIntoBatch, the same batch built without a
+// copy (the shared events borrowed with UnsafeArenaAddAllocated and released
+// again): what the copy costs.
+// Counters: bytes_per_event (serialized). Every figure is per event.
+//
+//   bazel build -c opt //bench:collector_path_bench
+//   bazel-bin/bench/collector_path_bench --benchmark_repetitions=5
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "benchmark/benchmark.h"
+#include "bpf/trace_record.h"
+#include "collector/decode/clock.h"
+#include "collector/decode/decoder.h"
+#include "resdb_trace/catalog.h"
+#include "resdb_trace/hooks.h"
+#include "resdb_trace/v1/service.pb.h"
+
+namespace {
+
+namespace rc = resdb_trace::collector;
+namespace v1 = resdb_trace::v1;
+using EventPtr = std::shared_ptr<const v1::Event>;
+
+constexpr int kBatch = 256;  // TraceService's default batch size
+
+// A binary path of the length a Bazel-built replica has.
+constexpr char kBinary[] =
+    "/root/.cache/bazel/_bazel_root/4507f8f2c8b49879f1dfc2a87d1db486/"
+    "execroot/resdb_trace/bazel-out/k8-opt/bin/demo/replica";
+
+const uint32_t kPid = static_cast<uint32_t>(getpid());
+
+resdb_trace_record MakeRecord(uint64_t i) {
+  resdb_trace_record r = {};
+  r.ktime_ns = 1'000'000'000ull + i * 1000;
+  r.pid = kPid;
+  r.tid = r.pid + 1;
+  r.cpu = static_cast<uint32_t>(i & 1);
+  r.hook_id = RESDB_TRACE_ID_prepare_received;
+  r.args[0] = 0xabc000;
+  r.args[1] = i;
+  r.args[2] = ResdbTracePackMeta(RESDB_TRACE_TYPE_PREPARE, 2, 1);
+  r.args[3] = 42;
+  r.args[4] = 3;
+  r.args[5] = i ^ 0x5a5a;
+  return r;
+}
+
+rc::DecoderOptions Options() {
+  rc::DecoderOptions o;
+  o.node_name = "bench-node";
+  o.binary_for_pid = [](uint32_t) { return std::string(kBinary); };
+  return o;
+}
+
+std::vector<EventPtr> DecodeBatch(rc::Decoder* decoder, int n) {
+  std::vector<EventPtr> events;
+  std::vector<v1::Event> out;
+  for (int i = 0; i < n; ++i) {
+    const resdb_trace_record r = MakeRecord(static_cast<uint64_t>(i));
+    out.clear();
+    (void)decoder->Decode(absl::Span<const uint8_t>(
+                              reinterpret_cast<const uint8_t*>(&r), sizeof(r)),
+                          &out);
+    for (v1::Event& e : out) {
+      if (e.hook_id() != 0) {
+        events.push_back(std::make_shared<const v1::Event>(std::move(e)));
+      }
+    }
+  }
+  return events;
+}
+
+void BM_Decode(benchmark::State& state) {
+  rc::MonotonicToWallClock clock;
+  rc::Decoder decoder(&clock, Options());
+  std::vector<v1::Event> out;
+  std::vector<EventPtr> batch;
+  batch.reserve(kBatch);
+  uint64_t i = 0;
+  for (auto _ : state) {
+    const resdb_trace_record r = MakeRecord(i++);
+    out.clear();
+    (void)decoder.Decode(absl::Span<const uint8_t>(
+                             reinterpret_cast<const uint8_t*>(&r), sizeof(r)),
+                         &out);
+    for (v1::Event& e : out) {
+      batch.push_back(std::make_shared<const v1::Event>(std::move(e)));
+    }
+    if (batch.size() >= kBatch) batch.clear();  // frees, as the hub does
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Decode);
+
+void BM_DecodeFreedElsewhere(benchmark::State& state) {
+  rc::MonotonicToWallClock clock;
+  rc::Decoder decoder(&clock, Options());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::vector<EventPtr>> handed;
+  bool done = false;
+  std::thread consumer([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      cv.wait(lock, [&] { return done || !handed.empty(); });
+      if (handed.empty()) return;
+      std::vector<EventPtr> batch = std::move(handed.front());
+      handed.pop_front();
+      lock.unlock();
+      batch.clear();  // the last reference: the events are freed here
+      lock.lock();
+    }
+  });
+  std::vector<v1::Event> out;
+  std::vector<EventPtr> batch;
+  uint64_t i = 0;
+  for (auto _ : state) {
+    const resdb_trace_record r = MakeRecord(i++);
+    out.clear();
+    (void)decoder.Decode(absl::Span<const uint8_t>(
+                             reinterpret_cast<const uint8_t*>(&r), sizeof(r)),
+                         &out);
+    for (v1::Event& e : out) {
+      batch.push_back(std::make_shared<const v1::Event>(std::move(e)));
+    }
+    if (batch.size() >= kBatch) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        handed.push_back(std::move(batch));
+      }
+      cv.notify_one();
+      batch.clear();
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+  }
+  cv.notify_one();
+  consumer.join();
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DecodeFreedElsewhere)->MeasureProcessCPUTime();
+
+void BM_CopyIntoBatch(benchmark::State& state) {
+  rc::MonotonicToWallClock clock;
+  rc::Decoder decoder(&clock, Options());
+  const std::vector<EventPtr> events = DecodeBatch(&decoder, kBatch);
+  v1::EventBatch batch;
+  for (auto _ : state) {
+    batch.Clear();
+    for (const EventPtr& e : events) *batch.add_events() = *e;
+    benchmark::DoNotOptimize(batch);
+  }
+  state.SetItemsProcessed(state.iterations() * events.size());
+}
+BENCHMARK(BM_CopyIntoBatch);
+
+void BM_BorrowIntoBatch(benchmark::State& state) {
+  rc::MonotonicToWallClock clock;
+  rc::Decoder decoder(&clock, Options());
+  const std::vector<EventPtr> events = DecodeBatch(&decoder, kBatch);
+  v1::EventBatch batch;
+  std::string wire;
+  for (auto _ : state) {
+    for (const EventPtr& e : events) {
+      batch.mutable_events()->UnsafeArenaAddAllocated(
+          const_cast<v1::Event*>(e.get()));
+    }
+    benchmark::DoNotOptimize(batch);
+    while (batch.events_size() > 0) {
+      batch.mutable_events()->UnsafeArenaReleaseLast();
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * events.size());
+}
+BENCHMARK(BM_BorrowIntoBatch);
+
+void BM_Serialize(benchmark::State& state) {
+  rc::MonotonicToWallClock clock;
+  rc::Decoder decoder(&clock, Options());
+  const std::vector<EventPtr> events = DecodeBatch(&decoder, kBatch);
+  v1::EventBatch batch;
+  for (const EventPtr& e : events) *batch.add_events() = *e;
+  std::string wire;
+  for (auto _ : state) {
+    wire.clear();
+    batch.SerializeToString(&wire);
+    benchmark::DoNotOptimize(wire);
+  }
+  state.SetItemsProcessed(state.iterations() * events.size());
+  state.counters["bytes_per_event"] =
+      static_cast<double>(wire.size()) / events.size();
+}
+BENCHMARK(BM_Serialize);
+
+void BM_Parse(benchmark::State& state) {
+  rc::MonotonicToWallClock clock;
+  rc::Decoder decoder(&clock, Options());
+  const std::vector<EventPtr> events = DecodeBatch(&decoder, kBatch);
+  v1::EventBatch batch;
+  for (const EventPtr& e : events) *batch.add_events() = *e;
+  const std::string wire = batch.SerializeAsString();
+  v1::EventBatch parsed;
+  for (auto _ : state) {
+    parsed.ParseFromString(wire);
+    benchmark::DoNotOptimize(parsed);
+  }
+  state.SetItemsProcessed(state.iterations() * events.size());
+}
+BENCHMARK(BM_Parse);
+
+}  // namespace
+
+BENCHMARK_MAIN();
