@@ -817,7 +817,8 @@ def md_resources(s):
         "BM_Serialize": "serialize the `EventBatch` (gRPC)",
         "BM_Parse": "parse the `EventBatch` (the subscriber)",
     }
-    for k, st in s["stages"].items():
+    for k in sorted(s["stages"], key=lambda k: list(names).index(k) if k in names else 99):
+        st = s["stages"][k]
         extra = f" ({st['bytes']:.0f} bytes/event on the wire)" if st["bytes"] else ""
         lines.append(f"| {names.get(k, k)}{extra} | {fmt_s(st['ns'])} |")
     lines += ["", "Command: `" + " ".join([os.path.basename(s["stages_cmd"][0])] + s["stages_cmd"][1:]) + "`."]
@@ -912,8 +913,10 @@ def section_detached(bins, args, out_dir):
 
 def md_detached(s):
     c = s["cases"]
+    order = ["BM_EmptyLoop", "BM_PlainNoinlineCall", "BM_GatedWrapperDetached", "BM_GatedMacroDetached", "BM_DirectHookPackedMeta", "BM_DeepObserveShape"]
     lines = ["| case | wall ns | CPU ns |", "|---|---:|---:|"]
-    for k, v in c.items():
+    for k in sorted(c, key=lambda k: order.index(k) if k in order else 99):
+        v = c[k]
         lines.append(f"| `{k}` | {fmt_s(v['wall'])} | {fmt_s(v['cpu'])} |")
 
     def cpu(k):
