@@ -56,6 +56,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <optional>
@@ -264,11 +265,25 @@ void WaitUntilCaughtUp(const std::string& progress_file, int64_t expected,
   }
 }
 
-std::string MakeWorkDir(const std::string& tag) {
-  std::string tmpl = "/tmp/resdb_trace_bench_" + tag + "_XXXXXX";
-  char* d = mkdtemp(tmpl.data());
-  return d != nullptr ? std::string(d) : std::string("/tmp");
-}
+// A fresh temporary directory for one case's sockets and files, removed
+// with everything in it when the case ends.
+class WorkDir {
+ public:
+  explicit WorkDir(const std::string& tag) {
+    std::string tmpl = "/tmp/resdb_trace_bench_" + tag + "_XXXXXX";
+    if (mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
+  }
+  WorkDir(const WorkDir&) = delete;
+  WorkDir& operator=(const WorkDir&) = delete;
+  ~WorkDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 // ------------------------------------------------------- BPF statistics
 
@@ -520,7 +535,12 @@ void BM_OursBpf(benchmark::State& state) {
 }
 
 void BM_Ours(benchmark::State& state) {
-  const std::string dir = MakeWorkDir("ours");
+  const WorkDir work("ours");
+  const std::string& dir = work.path();
+  if (dir.empty()) {
+    state.SkipWithError("cannot create a directory in /tmp");
+    return;
+  }
   const std::string listen = "unix://" + dir + "/collector.sock";
   Child collector;
   if (!collector.Start({g_config.collector, "--pid", std::to_string(getpid()),
@@ -606,7 +626,12 @@ BEGIN { printf("ready\n"); }
 
 template <Hook kHook>
 void BM_Bpftrace(benchmark::State& state) {
-  const std::string dir = MakeWorkDir("bpftrace");
+  const WorkDir work("bpftrace");
+  const std::string& dir = work.path();
+  if (dir.empty()) {
+    state.SkipWithError("cannot create a directory in /tmp");
+    return;
+  }
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
     state.SkipWithError("pipe2 failed");

@@ -506,8 +506,13 @@ def trial(bins, kind, threads, rate, seconds, **kw):
 # ------------------------------------------------------------- section 1
 
 
+def shown(path):
+    """A path as the tables show it: relative to the working directory."""
+    return os.path.relpath(path)
+
+
 def run_attached(bins, reps, out_dir, hits, slow_hits, extra_flags=(), name="attached"):
-    path = f"{out_dir}/{name}.json"
+    path = shown(f"{out_dir}/{name}.json")
     cmd = [
         bins.attached_bench,
         f"--hits={hits}",
@@ -699,20 +704,20 @@ def md_throughput(s, reps):
         "seed-nop5": "seed's bpftrace printf on our nop5 hook → line consumer",
     }
     lines = [
-        "| pipeline | threads | max sustained lossless events/s | limited by | worst loss seen in any trial (lost % of produced; unreported events) |",
-        "|---|---:|---:|---|---|",
+        "| pipeline | threads | max sustained lossless events/s | limited by | trials | worst loss in a trial | events lost without a report, all trials |",
+        "|---|---:|---:|---|---:|---|---:|",
     ]
     for (kind, threads), r in s["res"].items():
         lossy = [t for t in r["trials"] if not t["lossless"]]
-        worst = ""
+        worst = "none"
         if lossy:
             t = max(lossy, key=lambda t: (t["produced"] - t["delivered"]) / max(t["produced"], 1))
-            lost = t["produced"] - t["delivered"]
-            worst = (
-                f"at {fmt(t['rate'])}/s: {100 * lost / max(t['produced'], 1):.1f}% lost, "
-                f"{t['unaccounted']} unreported"
-            )
-        lines.append(f"| {names[kind]} | {threads} | {fmt_s(r['rates'])} | {r['bound']} | {worst or 'none seen'} |")
+            worst = f"{100 * (t['produced'] - t['delivered']) / max(t['produced'], 1):.1f}% at {fmt(t['rate'])}/s"
+        silent = sum(t["unaccounted"] for t in r["trials"])
+        silent_s = f"**{silent}**" if silent else "0"
+        lines.append(
+            f"| {names[kind]} | {threads} | {fmt_s(r['rates'])} | {r['bound']} | {len(r['trials'])} | {worst} | {silent_s} |"
+        )
     lines += ["", "| ratio (medians) | target | 1 thread | 2 threads | met? |", "|---|---|---:|---:|---|"]
 
     def m(kind, t):
@@ -746,7 +751,7 @@ def section_resources(bins, args, out_dir):
     for label, rate in (("100 k/s", 100_000), ("500 k/s", 500_000), ("max (unthrottled)", 0)):
         log(f"section 3: {label}")
         res[label] = [trial(bins, "ours", 2, rate, seconds) for _ in range(args.reps)]
-    path = f"{out_dir}/collector_path.json"
+    path = shown(f"{out_dir}/collector_path.json")
     cmd = [
         bins.collector_path_bench,
         f"--benchmark_repetitions={args.reps}",
@@ -817,7 +822,8 @@ def md_resources(s):
         "BM_Serialize": "serialize the `EventBatch` (gRPC)",
         "BM_Parse": "parse the `EventBatch` (the subscriber)",
     }
-    for k, st in s["stages"].items():
+    for k in sorted(s["stages"], key=lambda k: list(names).index(k) if k in names else 99):
+        st = s["stages"][k]
         extra = f" ({st['bytes']:.0f} bytes/event on the wire)" if st["bytes"] else ""
         lines.append(f"| {names.get(k, k)}{extra} | {fmt_s(st['ns'])} |")
     lines += ["", "Command: `" + " ".join([os.path.basename(s["stages_cmd"][0])] + s["stages_cmd"][1:]) + "`."]
@@ -887,7 +893,7 @@ def md_latency(s):
 
 
 def section_detached(bins, args, out_dir):
-    path = f"{out_dir}/detached.json"
+    path = shown(f"{out_dir}/detached.json")
     cmd = [
         bins.detached_bench,
         f"--benchmark_repetitions={args.reps}",
@@ -912,8 +918,10 @@ def section_detached(bins, args, out_dir):
 
 def md_detached(s):
     c = s["cases"]
+    order = ["BM_EmptyLoop", "BM_PlainNoinlineCall", "BM_GatedWrapperDetached", "BM_GatedMacroDetached", "BM_DirectHookPackedMeta", "BM_DeepObserveShape"]
     lines = ["| case | wall ns | CPU ns |", "|---|---:|---:|"]
-    for k, v in c.items():
+    for k in sorted(c, key=lambda k: order.index(k) if k in order else 99):
+        v = c[k]
         lines.append(f"| `{k}` | {fmt_s(v['wall'])} | {fmt_s(v['cpu'])} |")
 
     def cpu(k):
@@ -1075,6 +1083,8 @@ def cmd_all(args):
             return [plain(v) for v in o]
         return o
 
+    results["machine"] = m0
+    results["args"] = vars(args)
     with open(f"{out_dir}/raw.json", "w") as f:
         json.dump(plain(results), f, default=str, indent=1)
     print(read(f"{out_dir}/results.md"))

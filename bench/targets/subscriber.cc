@@ -63,16 +63,17 @@ class LatencyHistogram {
     ++count_;
   }
 
-  // Upper edge of the bucket holding quantile q, in us; -1 when empty.
+  // Upper edge of the bucket holding quantile q, in us (the largest latency
+  // seen when that is the overflow bucket); -1 when empty.
   double Quantile(double q) const {
     if (count_ == 0) return -1;
     const uint64_t rank = static_cast<uint64_t>(q * (count_ - 1)) + 1;
     uint64_t seen = 0;
-    for (size_t i = 0; i < buckets_.size(); ++i) {
+    for (size_t i = 0; i < kBuckets; ++i) {
       seen += buckets_[i];
       if (seen >= rank) return static_cast<double>(i + 1);
     }
-    return max_ns_ / 1e3;
+    return MaxUs();
   }
   double MaxUs() const { return max_ns_ / 1e3; }
 
