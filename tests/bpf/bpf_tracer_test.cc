@@ -192,7 +192,11 @@ TEST_F(BpfTracerTest, AttachesThroughProcExe) {
       tracer->AttachBinary(exe, target->pid(), {id});
   ASSERT_TRUE(report.ok()) << report.status();
   ASSERT_EQ(report->attached_count(), 1) << report->Summary();
-  EXPECT_EQ(*target->Semaphore(id), 1);
+  // At least 1, not exactly: the kernel raises the slot once per mapping of
+  // the probed page, and a running process may map the text's last page
+  // twice (again at the start of the data segment, read-only after RELRO),
+  // as this binary does when built with --config=asan-ubsan.
+  EXPECT_GE(*target->Semaphore(id), 1);
   ASSERT_TRUE(target->Fire(id, 25, 0).ok());
   EXPECT_EQ(Drain(*tracer, 25).size(), 25u);
   EXPECT_EQ(tracer->DetachBinary(exe, target->pid()), 1);
@@ -214,12 +218,13 @@ TEST_F(BpfTracerTest, SemaphoreIsRaisedOnlyWhileAttached) {
   ASSERT_TRUE(report.ok()) << report.status();
   ASSERT_EQ(report->attached_count(), 1) << report->Summary();
 
-  // pid -1 covers running processes and ones started later
-  EXPECT_EQ(*before->Semaphore(id), 1);
+  // pid -1 covers running processes and ones started later (at least 1:
+  // see AttachesThroughProcExe)
+  EXPECT_GE(*before->Semaphore(id), 1);
   EXPECT_EQ(*before->Semaphore(RESDB_TRACE_ID_prepared), 0);
   std::unique_ptr<TargetProcess> after = StartTarget(path_);
   ASSERT_NE(after, nullptr);
-  EXPECT_EQ(*after->Semaphore(id), 1);
+  EXPECT_GE(*after->Semaphore(id), 1);
 
   constexpr uint64_t kCalls = 50;
   ASSERT_TRUE(before->Gated(kCalls, 0).ok());

@@ -252,7 +252,10 @@ void TimelineSeeds() {
     uint64_t id = 1;
     std::string s = Header(0, 16, 32, 8);
     for (uint64_t seq = 1; seq <= 3; ++seq) {
-      AddAll(&s, sim.Instance(seq, 0, seq * 10 * kMs, seq, 0xa000 + seq).events,
+      AddAll(&s,
+             sim.Instance(seq, 0, static_cast<int64_t>(seq) * 10 * kMs, seq,
+                          0xa000 + seq)
+                 .events,
              &id);
     }
     fz::AppendTimelineOp(&s, fz::kAdvance, fz::Le64(5000 * kMs));
@@ -316,7 +319,10 @@ void TimelineSeeds() {
     uint64_t id = 1;
     std::string s = Header(0, 2, 4, 2);
     for (uint64_t seq = 5; seq <= 8; ++seq) {
-      AddAll(&s, sim.Instance(seq, 0, seq * kMs, seq, 0xd000 + seq).events,
+      AddAll(&s,
+             sim.Instance(seq, 0, static_cast<int64_t>(seq) * kMs, seq,
+                          0xd000 + seq)
+                 .events,
              &id);
     }
     AddAll(&s, sim.Instance(5, 0, 20 * kMs, 9, 0xdead).events, &id);

@@ -50,6 +50,7 @@ TEST(TimelineRunnerTest, ConcurrentPublishQueryWatchAndStop) {
               .events;
       PbftSim::Number(&events, &next_id);
       std::vector<EventHub<v1::Event>::EventPtr> batch;
+      batch.reserve(events.size());
       for (v1::Event& e : events) {
         batch.push_back(std::make_shared<const v1::Event>(std::move(e)));
       }
