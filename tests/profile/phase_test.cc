@@ -26,7 +26,10 @@ using ::resdb_trace::testing::RunfilePath;
 // its phase. Misattribution can only come from the few instructions
 // between a hook and the spin loop.
 constexpr double kPhaseThreshold = 0.90;
-constexpr uint64_t kMinSamples = 15;
+constexpr uint64_t kMinSamples = 30;
+// Above the default 99 Hz, so that even the lightest phase (20% of one
+// thread) gets enough samples on a busy machine.
+constexpr uint32_t kTestHz = 499;
 
 struct PhaseCounts {
   std::map<uint32_t, uint64_t> by_phase;
@@ -87,6 +90,7 @@ class PhaseTest : public ::testing::Test {
     options.pids = {static_cast<uint32_t>(child_->pid())};
     options.thread_phase_map_fd = phase_fd;
     options.phase_max_age = max_age;
+    options.frequency_hz = kTestHz;
     absl::StatusOr<std::unique_ptr<Profiler>> p = Profiler::Create(options);
     EXPECT_TRUE(p.ok()) << p.status();
     if (!p.ok()) return nullptr;

@@ -34,8 +34,13 @@ constexpr char kSeventyMangled[] = "_ZN20resdb_profile_target11BurnSeventyEmm";
 
 // Attribution tolerance, in percentage points.
 constexpr double kTolerance = 10.0;
-// Fewest samples a share is judged on (99 Hz: ~1 s of one busy CPU).
-constexpr uint64_t kMinSamples = 60;
+// Sampling frequency of the attribution tests: above the default 99 Hz so
+// that a few seconds give several hundred samples even when the machine is
+// busy and the target gets a fraction of a CPU (the share's standard error
+// stays near 2 points, well inside the tolerance).
+constexpr uint32_t kTestHz = 499;
+// Fewest samples a share is judged on.
+constexpr uint64_t kMinSamples = 100;
 
 class ProfilerTest : public ::testing::Test {
  protected:
@@ -75,6 +80,7 @@ class ProfilerTest : public ::testing::Test {
     if (child == nullptr) return {};
     ProfilerOptions options;
     options.pids = {static_cast<uint32_t>(child->pid())};
+    options.frequency_hz = kTestHz;
     std::unique_ptr<Profiler> profiler = MakeProfiler(options);
     if (profiler == nullptr) return {};
     EXPECT_FALSE(profiler->attributes_phases());
@@ -116,7 +122,7 @@ class ProfilerTest : public ::testing::Test {
       EXPECT_NE(s.tid, 0u);
       EXPECT_EQ(s.phase, 0u) << "no tracer: every phase is none";
     }
-    EXPECT_EQ(d->frequency_hz, 99u);
+    EXPECT_EQ(d->frequency_hz, kTestHz);
     EXPECT_GE(d->counters.intervals, 3u);
 
     // nothing lost silently: every sample the kernel counted is in the
@@ -181,6 +187,7 @@ TEST_F(ProfilerTest, FullyStrippedFramesAreUnknownWithTheirModule) {
   ASSERT_NE(child, nullptr);
   ProfilerOptions options;
   options.pids = {static_cast<uint32_t>(child->pid())};
+  options.frequency_hz = kTestHz;
   std::unique_ptr<Profiler> profiler = MakeProfiler(options);
   ASSERT_NE(profiler, nullptr);
   ASSERT_TRUE(profiler->Start().ok());
