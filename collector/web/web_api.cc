@@ -26,8 +26,6 @@ namespace {
 using http::Request;
 using http::Response;
 
-constexpr std::string_view kApiPrefix = "/api/v1/";
-
 // Headers of every answer besides the server's own (which include
 // X-Content-Type-Options: nosniff): no framing, no referrer, no caching.
 void AddCommonHeaders(Response* r) {
@@ -351,8 +349,7 @@ Response WebApi::Handle(const Request& request) const {
   if (std::optional<Response> denied = CheckHost(options_, request)) {
     return *denied;
   }
-  if (Starts(request.path, kApiPrefix) || request.path == "/api/v1" ||
-      request.path == "/api/") {
+  if (Starts(request.path, "/api/") || request.path == "/api") {
     return Api(request);
   }
   return Page(request);
