@@ -14,8 +14,9 @@ PACKAGES=(
   # BPF tooling: skeleton generation; bpftrace only for the seed comparison
   # in bench/
   bpftool bpftrace
-  # tests: the ResilientDB patch check (git apply), the metrics scrape test
-  git prometheus
+  # tests: the ResilientDB patch check (git apply), the metrics scrape test,
+  # the web view in a real browser (tests/e2e:web_test, headless)
+  git prometheus chromium
 )
 
 if [[ $(id -u) -ne 0 ]]; then
