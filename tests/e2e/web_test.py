@@ -16,6 +16,9 @@ DOM must agree with the collector's own answers.
   stage offsets) equal to /api/v1/timelines/<seq> and to GetTimeline through
   `resdb-trace timeline SEQ --json`.
 * /viewchanges: the primary's crash is drawn as one episode.
+* A second collector traces without the commit_sent hook while the primary
+  stalls: the diagram shows the LOST sends (commit arrows unmatched) and the
+  stalled replica's NOT_REACHED stages on a lane of its own.
 * /profile: a flamegraph and a ranked table whose flat / cum counts equal
   the folded stacks of the same window, downloaded through the page's link;
   click-zoom and search work.
@@ -517,6 +520,74 @@ def check_profile(browser, base):
     browser.screenshot("web-profile.png")
 
 
+# Every stage hook but commit_sent: each commit a replica receives then
+# proves a send the trace lost.
+HOOKS_WITHOUT_COMMIT_SENT = (
+    "client_batch_sent,request_received,pre_prepare_sent,pre_prepare_received,"
+    "prepare_sent,prepare_received,prepared,commit_received,committed,"
+    "execute_start,execute_end,reply_sent,reply_to_client,view_change_started,"
+    "view_change_received,new_view_sent,new_view_installed")
+
+
+def check_missing(browser, base):
+    lst = get_json(base + "/api/v1/timelines?incomplete_only=1&limit=300")
+    pick = None
+    for t in lst["timelines"]:
+        reasons = {m["reason"] for m in t["completeness"].get("missing", [])}
+        if reasons == {"MISSING_REASON_LOST", "MISSING_REASON_NOT_REACHED"}:
+            pick = t
+            break
+    if pick is None:
+        seen = {}
+        for t in lst["timelines"]:
+            for m in t["completeness"].get("missing", []):
+                k = (m["replica_id"], m["type"], m["reason"])
+                seen[k] = seen.get(k, 0) + 1
+        fail("no timeline with both LOST and NOT_REACHED events among "
+             f"{len(lst['timelines'])} incomplete ones: {seen}")
+    seq = pick["seq"]
+    browser.open(f"{base}/timeline/{seq}", "timeline")
+    dom = browser.eval("""(() => {
+        const q = (s) => [...document.querySelectorAll(s)];
+        return {
+          lanes: q('g.lane.replica').map((g) => Number(g.dataset.replica)),
+          ghosts: q('g.lane.replica.ghost').map((g) => Number(g.dataset.replica)),
+          missing: q('g.missing').map((g) => g.dataset.replica + ':' + g.dataset.type + ':' + g.dataset.reason),
+          listed: q('ul.missing-list li').length,
+          commit: q('path.arrow.commit').length,
+          unmatched: q('path.arrow.commit.unmatched').length,
+          state: document.querySelector('[data-field="state"]').textContent,
+        };
+    })()""")
+    log(f"timeline {seq} (incomplete): {dom['lanes']} lanes, ghosts "
+        f"{dom['ghosts']}, {len(dom['missing'])} missing marks")
+    missing = pick["completeness"]["missing"]
+    seen = sorted(r["replica_id"] for r in pick["replicas"])
+    ghosts = sorted({m["replica_id"] for m in missing} - set(seen))
+    check(dom["lanes"] == seen + ghosts and dom["ghosts"] == ghosts,
+          f"lanes {dom['lanes']} ghosts {dom['ghosts']}: replicas {seen}, "
+          f"only missing {ghosts}")
+    check(len(dom["lanes"]) == 4, f"lanes {dom['lanes']}")
+    # Up to three marks per lane, in the timeline's order.
+    want, per = [], {}
+    for m in missing:
+        per[m["replica_id"]] = per.get(m["replica_id"], 0) + 1
+        if per[m["replica_id"]] <= 3:
+            want.append(f"{m['replica_id']}:"
+                        f"{m['type'].replace('EVENT_TYPE_', '').lower()}:"
+                        f"{m['reason']}")
+    check(dom["missing"] == want, f"missing marks {dom['missing']}, want "
+          f"{want}")
+    check(dom["listed"] == len(missing), f"missing list {dom['listed']}")
+    # No commit send is traced: every commit arrow is drawn unmatched.
+    full = get_json(f"{base}/api/v1/timelines/{seq}")
+    want_commit = send_recv_counts(full)["commit"]
+    check(want_commit > 0 and dom["commit"] == want_commit ==
+          dom["unmatched"], f"commit arrows {dom}, receipts {want_commit}")
+    check(dom["state"] == "INCOMPLETE", f"state {dom['state']}")
+    browser.screenshot("web-timeline-missing.png")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="web_e2e.", dir=os.environ.get("TEST_TMPDIR"))
     sock_dir = tempfile.mkdtemp(prefix="rt-web.", dir="/tmp")
@@ -561,6 +632,37 @@ def main():
     # A request before the crash: every replica took part.
     check_timeline(browser, base, sock, 750)
     check_viewchanges(browser, base)
+
+    # Losses and a stalled replica, as the diagram shows them.
+    coll.send_signal(signal.SIGINT)
+    coll.wait(timeout=20)
+    port2 = free_port()
+    base2 = f"http://127.0.0.1:{port2}"
+    ready2 = os.path.join(tmp, "ready2")
+    coll2_log = os.path.join(tmp, "collector2.log")
+    coll2 = start([collector, "--binary", f"{demo_dir}/replica",
+                   "--binary", f"{demo_dir}/client", "--listen",
+                   f"unix://{sock_dir}/collector2.sock", "--ready-file",
+                   ready2, "--timeline-idle-ms", "1000", "--hooks",
+                   HOOKS_WITHOUT_COMMIT_SENT, "--http-listen",
+                   f"127.0.0.1:{port2}"], coll2_log)
+    while not os.path.exists(ready2):
+        if coll2.poll() is not None or left() < 60:
+            fail("second collector did not start:\n" + tail(coll2_log))
+        time.sleep(0.05)
+    run = subprocess.run(["/bin/bash", cluster_sh, "--bin_dir", demo_dir,
+                          "--count", "300", "--rate", "300", "--concurrency",
+                          "4", "--fault", "1:stall_primary_after=100",
+                          "--out", os.path.join(tmp, "cluster2"),
+                          # The stalled replica stays alive until every
+                          # timeline closed (idle 1 s): its stages are then
+                          # NOT_REACHED, not excused by its exit.
+                          "--settle_s", "3"],
+                         capture_output=True, text=True, timeout=max(10, left() - 20))
+    check(run.returncode == 0, f"second cluster failed:\n{run.stdout[-2000:]}"
+          f"\n{run.stderr[-2000:]}")
+    time.sleep(2.5)
+    check_missing(browser, base2)
     browser.close()
     log(f"all checks passed with {left():.0f} s to spare")
 

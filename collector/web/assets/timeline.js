@@ -48,7 +48,7 @@ RT.drawTimeline = function (t) {
   if (hasClient) { lanes.push({id: 'client', y, kind: 'client'}); y += laneGap; }
   for (const id of laneIds) { lanes.push({id, y, kind: 'replica'}); y += laneGap; }
   for (const id of ghosts.sort((a, b) => a - b)) { lanes.push({id, y, kind: 'ghost'}); y += laneGap; }
-  const H = y - laneGap + 40;
+  const H = y - laneGap + 58;
   const laneY = {};
   for (const l of lanes) laneY[l.id] = l.y;
   const x = (off) => left + ((off - minOff) / (maxOff - minOff)) * plotW;
