@@ -10,6 +10,8 @@
   else if (path === '/viewchanges') page = 'viewchanges';
   else if (path === '/profile') page = 'profile';
   document.body.dataset.page = page;
+  // The stream badge belongs to the live view.
+  if (page !== 'live') document.getElementById('conn').hidden = true;
   document.querySelectorAll('header nav a').forEach((a) => {
     if (a.dataset.nav === page) a.classList.add('active');
   });

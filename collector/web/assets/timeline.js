@@ -242,7 +242,7 @@ RT.drawTimeline = function (t) {
       'NOT_REACHED: the replica lagged, stalled or is faulty')));
   }
   for (const [rid, k] of Object.entries(perLane)) {
-    if (k > 3) missing.append(RT.svg('text', {x: left + plotW + 18, y: laneY[rid] + 22, 'font-size': 11, fill: '#68707a', text: `+${k - 3} more missing`}));
+    if (k > 3) missing.append(RT.svg('text', {x: left + plotW + 18, y: laneY[rid] + 28, 'font-size': 11, fill: '#68707a', text: `+${k - 3} more missing`}));
   }
   svg.append(missing);
   return svg;
