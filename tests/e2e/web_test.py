@@ -424,7 +424,8 @@ def check_viewchanges(browser, base):
     browser.open(base + "/viewchanges", "viewchanges")
     dom = browser.eval("""({
         episodes: [...document.querySelectorAll('svg.episode-diagram')].map((s) => s.dataset.episodeId),
-        lanes: document.querySelectorAll('svg.episode-diagram g.lane.replica').length,
+        lanes: document.querySelectorAll('svg.episode-diagram g.lane.replica:not(.ghost)').length,
+        oldPrimary: [...document.querySelectorAll('svg.episode-diagram g.lane.old-primary')].map((g) => Number(g.dataset.replica)),
         installed: (document.querySelector('[data-field="installed_offset_ns"]') || {dataset: {}}).dataset.latencyNs,
         noProgress: (document.querySelector('[data-field="no_progress_ns"]') || {dataset: {}}).dataset.latencyNs,
         newView: document.querySelectorAll('g.new-view').length,
@@ -432,6 +433,9 @@ def check_viewchanges(browser, base):
     log(f"view changes: {dom}")
     check(dom["episodes"] == [ep["id"]], f"episodes drawn {dom['episodes']}")
     check(dom["lanes"] == len(ep["replicas"]), f"episode lanes {dom}")
+    # The crashed primary reports nothing, and is drawn as such.
+    check(dom["oldPrimary"] == [ep["old_primary"]] == [1],
+          f"old primary lane {dom['oldPrimary']}, episode {ep.get('old_primary')}")
     check(dom["installed"] == ep.get("installed_offset_ns"),
           f"installed {dom['installed']} vs {ep.get('installed_offset_ns')}")
     check(dom["noProgress"] == ep.get("no_progress_ns"),
@@ -620,8 +624,8 @@ def main():
               "no timeline completed:\n" + tail(coll_log))
         time.sleep(0.2)
     time.sleep(2)
-    check_live(browser, base)
     check_profile(browser, base)
+    check_live(browser, base)
     try:
         rc = cluster.wait(timeout=max(10, left() - 60))
     except subprocess.TimeoutExpired:

@@ -45,7 +45,7 @@ RT.Live = class {
       RT.el('h1', {text: 'Live'}),
       RT.el('div', {class: 'cards', id: 'cards'}),
       RT.el('div', {class: 'row2'},
-        RT.el('div', {class: 'panel'}, RT.el('h2', {text: 'Per-phase latency, quorum-th replica (p50 solid, p99 dashed)'}),
+        RT.el('div', {class: 'panel'}, RT.el('h2', {text: 'Per-phase latency per second, quorum-th replica (p50 solid, p99 dashed, log scale)'}),
           RT.el('div', {class: 'legend', id: 'latency-legend'}), RT.el('div', {id: 'latency-chart-box'})),
         RT.el('div', {class: 'panel'}, RT.el('h2', {text: 'Throughput (instances started per second)'}),
           RT.el('div', {id: 'throughput-box'}), RT.el('h2', {text: 'Drops and losses'}), RT.el('div', {id: 'drops-box'}))),
@@ -98,7 +98,14 @@ RT.Live = class {
     const out = {secs: [], n: [], p50: {}, p99: {}, commit50: null, commit99: null, rate: 0};
     const recentCommit = [];
     let recentN = 0;
-    for (let s = end - this.windowS; s < end; s++) {
+    // Up to windowS seconds, but no empty stretch before the first data.
+    let first = end - this.windowS;
+    if (this.buckets.size) {
+      const oldest = Math.min(...this.buckets.keys());
+      first = Math.max(first, Math.min(oldest, end - 10));
+    }
+    out.span = end - first;
+    for (let s = first; s < end; s++) {
       const b = this.buckets.get(s);
       out.secs.push(s);
       out.n.push(b ? b.n : 0);
@@ -155,18 +162,28 @@ RT.Live = class {
   }
 
   drawLatency(s) {
-    const W = 760, H = 240, L = 64, R = 10, T = 10, B = 24;
-    let max = 0;
-    for (const p of RT.PHASES) for (const v of s.p99[p.cls]) if (v !== null) max = Math.max(max, v);
-    const svg = RT.svg('svg', {id: 'latency-chart', viewBox: `0 0 ${W} ${H}`, width: '100%', height: H, preserveAspectRatio: 'none'});
+    // Log scale: phases differ by orders of magnitude (execute in µs,
+    // prepare and commit in ms).
+    const W = 760, H = 240, L = 78, R = 10, T = 10, B = 24;
+    let max = 0, min = Infinity;
+    for (const p of RT.PHASES) {
+      for (const q of ['p50', 'p99']) {
+        for (const v of s[q][p.cls]) if (v !== null && v > 0) { max = Math.max(max, v); min = Math.min(min, v); }
+      }
+    }
+    const lmax = Math.ceil(Math.log10(max || 1e7));
+    const lmin = Math.min(lmax - 1, Math.floor(Math.log10(Number.isFinite(min) ? min : 1e3)));
+    const svg = RT.svg('svg', {id: 'latency-chart', viewBox: `0 0 ${W} ${H}`, width: '100%', height: H, preserveAspectRatio: 'none',
+      'data-scale': 'log10'});
     const n = s.secs.length;
     const x = (i) => L + (i / Math.max(1, n - 1)) * (W - L - R);
-    const y = (v) => T + (1 - v / (max || 1)) * (H - T - B);
+    const y = (v) => T + (1 - (Math.log10(Math.max(v, Math.pow(10, lmin))) - lmin) / (lmax - lmin)) * (H - T - B);
     const axis = RT.svg('g', {class: 'axis'});
-    for (const v of RT.ticks(max || 1e6, 4)) {
+    for (let e = lmin; e <= lmax; e++) {
+      const v = Math.pow(10, e);
       axis.append(RT.svg('line', {x1: L, x2: W - R, y1: y(v), y2: y(v)}), RT.svg('text', {x: L - 4, y: y(v) + 4, 'text-anchor': 'end', text: RT.fmtNs(v)}));
     }
-    axis.append(RT.svg('text', {x: L, y: H - 6, text: `-${this.windowS} s`}), RT.svg('text', {x: W - R, y: H - 6, 'text-anchor': 'end', text: 'now'}));
+    axis.append(RT.svg('text', {x: L, y: H - 6, text: `-${s.span} s`}), RT.svg('text', {x: W - R, y: H - 6, 'text-anchor': 'end', text: 'now'}));
     svg.append(axis);
     for (const p of RT.PHASES) {
       for (const q of ['p50', 'p99']) {

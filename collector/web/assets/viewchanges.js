@@ -14,7 +14,10 @@ RT.drawEpisode = function (e) {
   const maxOff = Math.max(1, ...offs) * 1.04;
   const W = 1100, left = 110, right = 200, top = 40, gap = 48;
   const plotW = W - left - right;
-  const H = top + 20 + reps.length * gap + 20;
+  // The old primary often reports nothing (it crashed or stalled): it
+  // still gets a lane, marked as such.
+  const silentOld = e.old_primary !== undefined && !reps.some((r) => r.replica_id === e.old_primary);
+  const H = top + 20 + (reps.length + (silentOld ? 1 : 0)) * gap + 20;
   const x = (o) => left + (o / maxOff) * plotW;
   const svg = RT.svg('svg', {class: 'episode-diagram', viewBox: `0 0 ${W} ${H}`, width: '100%', 'data-episode-id': e.id});
   const axis = RT.svg('g', {class: 'axis'});
@@ -24,6 +27,14 @@ RT.drawEpisode = function (e) {
   svg.append(axis);
   const laneY = {};
   reps.forEach((r, i) => { laneY[r.replica_id] = top + 20 + i * gap; });
+  if (silentOld) {
+    const y = top + 20 + reps.length * gap;
+    svg.append(RT.svg('g', {class: 'lane replica ghost old-primary', 'data-replica': e.old_primary},
+      RT.svg('line', {class: 'lane-line', x1: left, x2: left + plotW, y1: y, y2: y, 'stroke-dasharray': '4 4'}),
+      RT.svg('text', {class: 'lane-label', x: 10, y: y + 4, text: `r${e.old_primary}`}),
+      RT.svg('text', {x: left + 4, y: y - 6, 'font-size': 11, fill: '#8c959f', text: 'no view-change events (crashed or stalled)'}),
+      RT.svg('text', {x: left + plotW + 10, y: y + 4, 'font-size': 11, fill: '#68707a', text: 'old primary'})));
+  }
   for (const r of reps) {
     const y = laneY[r.replica_id];
     const roles = [];
