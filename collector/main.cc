@@ -413,8 +413,12 @@ int main(int argc, char** argv) {
     hopt.allow_non_loopback = flags.insecure_listen;
     auto h = rc::http::HttpServer::Create(hopt);
     if (!h.ok()) {
-      Die(absl::StrFormat("--http-listen %s: %s", flags.http_listen,
-                          h.status().message()));
+      Die(absl::StrFormat(
+          "--http-listen %s: %s%s", flags.http_listen, h.status().message(),
+          h.status().code() == absl::StatusCode::kPermissionDenied
+              ? " (add --insecure-listen to serve the web view beyond "
+                "loopback)"
+              : ""));
     }
     web_http = std::move(*h);
     rc::web::WebOptions wopt;
