@@ -80,12 +80,14 @@ absl::Status Check(const Json& schema, const Json& v, const std::string& path) {
     // Length in bytes; the limits here are about sizes, not characters.
     const size_t n = v.get_ref<const std::string&>().size();
     if (auto m = schema.find("minLength");
-        m != schema.end() && m->is_number_unsigned() && n < m->get<size_t>()) {
+        m != schema.end() && m->is_number_integer() && m->get<int64_t>() >= 0 &&
+        n < m->get<size_t>()) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s must have at least %d characters", where, m->get<size_t>()));
     }
     if (auto m = schema.find("maxLength");
-        m != schema.end() && m->is_number_unsigned() && n > m->get<size_t>()) {
+        m != schema.end() && m->is_number_integer() && m->get<int64_t>() >= 0 &&
+        n > m->get<size_t>()) {
       return absl::InvalidArgumentError(
           absl::StrFormat("%s must have at most %d characters (got %d)", where,
                           m->get<size_t>(), n));

@@ -33,6 +33,9 @@ struct ToolResult {
   Json structured;  // null: none
   bool is_error = false;
 
+  static ToolResult Text(std::string text) {
+    return ToolResult{std::move(text), nullptr, false};
+  }
   static ToolResult Error(std::string text) {
     return ToolResult{std::move(text), nullptr, true};
   }

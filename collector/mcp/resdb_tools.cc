@@ -440,7 +440,7 @@ ToolResult ListSlowRequests(Backend* b, const Json& args) {
   const size_t limit = args.value("limit", 10);
   v1::ListTimelinesRequest req;
   req.set_summary_only(true);
-  req.set_limit(100000);
+  req.set_limit(10000);  // the collector's maximum
   const double min_ms = args.value("min_latency_ms", 0.0);
   req.set_slower_than_ns(static_cast<int64_t>(min_ms * 1e6));
   req.set_incomplete_only(args.value("incomplete_only", false));
