@@ -28,6 +28,7 @@ collector, cli, demo_dir, client_mjs, package_lock = map(
     os.path.abspath, sys.argv[1:6])
 DEADLINE = time.monotonic() + 240
 PROCS = []
+CLEANUP = []
 
 
 def log(msg):
@@ -256,6 +257,7 @@ def main():
     log(f"MCP TypeScript SDK {sdk_version} from {npm}")
 
     sock_dir = tempfile.mkdtemp(prefix="rt-mcp.", dir="/tmp")
+    CLEANUP.append(sock_dir)
     sock = f"unix://{sock_dir}/collector.sock"
     ready = os.path.join(tmp, "ready")
     coll = start([collector, "--binary", f"{demo_dir}/replica", "--binary",
@@ -321,6 +323,10 @@ def main():
     if reports[1].get("protocol_version") != "2025-11-25":
         fail(f"HTTP negotiated {reports[1].get('protocol_version')}")
 
+    # What the tools said, for people reading the test's outputs.
+    out_dir = os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR", tmp)
+    with open(os.path.join(out_dir, "mcp_reports.json"), "w") as f:
+        json.dump(reports, f, indent=1)
     for report, (key, value) in zip(reports, [
             ("mcp-stdio-key", "written over stdio"),
             ("mcp-http-key", "written over streamable http"),
@@ -340,3 +346,5 @@ if __name__ == "__main__":
         main()
     finally:
         stop_all()
+        for d in CLEANUP:
+            shutil.rmtree(d, ignore_errors=True)
