@@ -51,7 +51,10 @@ fi
 # outside the clone so tests run offline. Skipped when the installed lock
 # matches; a failed install (no network) keeps a previous one.
 mcp_src="$(cd "$(dirname "$0")/.." && pwd)/tests/mcp"
-mcp_dir="${RESDB_TRACE_NPM_DIR:-$HOME/.cache/resdb_trace/npm/mcp}"
+# The account's home from passwd, not $HOME: the test (under Bazel, which
+# does not pass $HOME on) looks there.
+user_home=$(getent passwd "$(id -u)" | cut -d: -f6)
+mcp_dir="${RESDB_TRACE_NPM_DIR:-${user_home:-$HOME}/.cache/resdb_trace/npm/mcp}"
 if [[ -f "$mcp_src/package-lock.json" ]]; then
   if cmp -s "$mcp_src/package-lock.json" "$mcp_dir/package-lock.json" &&
      [[ -d "$mcp_dir/node_modules/@modelcontextprotocol/sdk" ]]; then
@@ -60,8 +63,8 @@ if [[ -f "$mcp_src/package-lock.json" ]]; then
     echo "setup: npm ci for tests/mcp into $mcp_dir"
     mkdir -p "$mcp_dir.new"
     cp "$mcp_src/package.json" "$mcp_src/package-lock.json" "$mcp_dir.new/"
-    if (cd "$mcp_dir.new" && npm ci --no-audit --no-fund --loglevel=error \
-          --cache "$HOME/.cache/resdb_trace/npm/cache" >/dev/null); then
+    if (cd "$mcp_dir.new" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error \
+          --cache "$(dirname "$mcp_dir")/cache" >/dev/null); then
       rm -rf "$mcp_dir" && mv "$mcp_dir.new" "$mcp_dir"
     else
       rm -rf "$mcp_dir.new"

@@ -92,8 +92,13 @@ def free_base_port(n):
 
 
 def npm_dir():
-    d = os.environ.get("RESDB_TRACE_NPM_DIR") or os.path.join(
-        pwd.getpwuid(os.getuid()).pw_dir, ".cache/resdb_trace/npm/mcp")
+    candidates = [os.environ.get("RESDB_TRACE_NPM_DIR"),
+                  os.path.join(pwd.getpwuid(os.getuid()).pw_dir,
+                               ".cache/resdb_trace/npm/mcp"),
+                  os.path.join(os.environ.get("HOME", "/nonexistent"),
+                               ".cache/resdb_trace/npm/mcp")]
+    d = next((c for c in candidates if c and os.path.isdir(
+        os.path.join(c, "node_modules"))), candidates[1])
     want = json.load(open(package_lock))["packages"][
         "node_modules/@modelcontextprotocol/sdk"]["version"]
     pkg = os.path.join(d, "node_modules/@modelcontextprotocol/sdk/package.json")
