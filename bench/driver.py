@@ -817,6 +817,8 @@ def md_resources(s):
     names = {
         "BM_Decode": "decode one record into a `v1::Event` + `make_shared`, freed on the same thread",
         "BM_DecodeFreedElsewhere": "the same, freed on another thread (as the hub/gRPC threads do), both threads' CPU",
+        "BM_DecodeArena": "decode onto one arena per batch (the collector since the perf pass), freed on the same thread",
+        "BM_DecodeArenaFreedElsewhere": "the same, the batch freed on another thread, both threads' CPU",
         "BM_CopyIntoBatch": "`*batch.add_events() = *event` + `Clear` (TraceService::Subscribe, per subscriber)",
         "BM_BorrowIntoBatch": "the same batch built without copying (borrow + release the shared event)",
         "BM_Serialize": "serialize the `EventBatch` (gRPC)",

@@ -19,6 +19,7 @@
 #include "collector/decode/clock.h"
 #include "collector/decode/decoder.h"
 #include "collector/hub/event_hub.h"
+#include "google/protobuf/arena.h"
 #include "resdb_trace/v1/events.pb.h"
 #include "resdb_trace/v1/service.pb.h"
 
@@ -26,6 +27,29 @@ namespace resdb_trace::collector {
 
 using EventHubT = EventHub<v1::Event>;
 using EventPtr = std::shared_ptr<const v1::Event>;
+
+// The events decoded in one reader round (at most kMaxBatchEvents), all on
+// one protobuf arena: one allocation per arena block instead of ~10 heap
+// blocks per event, and one free, on whichever thread drops the batch's
+// last event. Every EventPtr the collector publishes is an aliasing
+// shared_ptr that owns the whole batch.
+class EventArenaBatch {
+ public:
+  EventArenaBatch();
+  EventArenaBatch(const EventArenaBatch&) = delete;
+  EventArenaBatch& operator=(const EventArenaBatch&) = delete;
+
+  // A new empty event on the batch's arena.
+  v1::Event* NewEvent() {
+    return google::protobuf::Arena::CreateMessage<v1::Event>(&arena_);
+  }
+  google::protobuf::Arena* arena() { return &arena_; }
+  // Bytes the batch keeps alive while any of its events is referenced.
+  size_t bytes() const { return static_cast<size_t>(arena_.SpaceAllocated()); }
+
+ private:
+  google::protobuf::Arena arena_;
+};
 
 struct CollectorOptions {
   // Binaries to trace: every process running them, now and later.
@@ -80,8 +104,14 @@ class Collector {
  private:
   explicit Collector(const CollectorOptions& options);
   void ReaderLoop();
-  void Housekeeping(std::vector<EventPtr>* batch);
-  EventPtr MakeLifecycleEvent(v1::Event event);
+  // The reader's batch under construction: events on `arena`, published
+  // together (with the arena's size) by Flush.
+  struct PendingBatch {
+    std::shared_ptr<EventArenaBatch> arena;
+    std::vector<v1::Event*> events;
+  };
+  void Housekeeping(PendingBatch* batch);
+  void Flush(PendingBatch* batch);
 
   CollectorOptions options_;
   std::unique_ptr<BpfTracer> tracer_;

@@ -224,7 +224,12 @@ class EventHub {
 
   // Same as Publish for each event, in order, but each subscriber's queue is
   // locked, and its consumer signalled, at most once for the whole batch.
-  void PublishBatch(const std::vector<EventPtr>& events) {
+  // `retained_bytes`: memory the batch keeps alive as long as any of its
+  // events is referenced (the collector's events share one arena per
+  // batch); 0 when the events own their memory one by one.
+  void PublishBatch(const std::vector<EventPtr>& events,
+                    size_t retained_bytes = 0) {
+    (void)retained_bytes;
     if (events.empty()) return;
     const std::shared_ptr<const Snapshot> subscribers = core_->Load();
     uint64_t non_null = 0;
