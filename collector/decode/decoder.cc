@@ -260,7 +260,7 @@ absl::Status Decoder::DecodeChecked(const resdb_trace_record& record,
     started->set_type(v1::EVENT_TYPE_PROCESS_STARTED);
     v1::ProcessStarted* p = started->mutable_process_started();
     p->set_pid(record.pid);
-    p->set_binary(process.binary);
+    p->set_binary(*process.binary);
     processes_seen_.fetch_add(1, std::memory_order_relaxed);
   }
   return DecodeKnown(record, hook, process, new_event());
@@ -331,8 +331,8 @@ void Decoder::ForgetProcess(uint32_t pid, v1::Event* event) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = processes_.find(pid);
   if (it != processes_.end()) {
-    exited->set_binary(it->second.binary);
-    event->mutable_process()->set_binary(it->second.binary);
+    exited->set_binary(*it->second.binary);
+    event->mutable_process()->set_binary(*it->second.binary);
     event->set_replica_id(it->second.replica_id);
     processes_.erase(it);
   }
@@ -353,7 +353,8 @@ Decoder::ProcessState Decoder::Observe(const resdb_trace_record& record,
   }
   // First sight of the pid: resolve its binary outside the lock.
   ProcessState fresh;
-  fresh.binary = options_.binary_for_pid(record.pid);
+  fresh.binary =
+      std::make_shared<const std::string>(options_.binary_for_pid(record.pid));
   if (has_self) fresh.replica_id = self;
   std::lock_guard<std::mutex> lock(mu_);
   auto [it, inserted] = processes_.try_emplace(record.pid, std::move(fresh));
@@ -371,7 +372,7 @@ void Decoder::FillEnvelope(const resdb_trace_record& record,
   p->set_pid(record.pid);
   p->set_tid(record.tid);
   p->set_cpu(record.cpu);
-  p->set_binary(process.binary);
+  p->set_binary(*process.binary);
   event->set_replica_id(process.replica_id);
   event->set_node_name(options_.node_name);
 }

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -123,7 +124,8 @@ class Decoder {
 
  private:
   struct ProcessState {
-    std::string binary;
+    // Shared, never copied per event: a snapshot is a reference count.
+    std::shared_ptr<const std::string> binary;
     uint32_t replica_id = 0;  // last meta self seen; 0 until one is
   };
 
