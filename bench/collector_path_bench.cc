@@ -35,6 +35,7 @@
 #include "collector/collector.h"
 #include "collector/decode/clock.h"
 #include "collector/decode/decoder.h"
+#include "collector/trace_service.h"
 #include "resdb_trace/catalog.h"
 #include "resdb_trace/hooks.h"
 #include "resdb_trace/v1/service.pb.h"
@@ -273,6 +274,25 @@ void BM_BorrowIntoBatch(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * events.size());
 }
 BENCHMARK(BM_BorrowIntoBatch);
+
+// What TraceService::Subscribe does per batch and subscriber since the perf
+// pass: the shared events serialized straight into the outgoing buffer
+// (EncodeEventBatch), replacing CopyIntoBatch + Serialize.
+void BM_EncodeBatch(benchmark::State& state) {
+  rc::MonotonicToWallClock clock;
+  rc::Decoder decoder(&clock, Options());
+  uint64_t i = 0;
+  const std::vector<EventPtr> events = ArenaBatch(&decoder, &i);
+  grpc::ByteBuffer bytes;
+  for (auto _ : state) {
+    rc::EncodeEventBatch(v1::EventBatch(), events, 1, 1, &bytes);
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.SetItemsProcessed(state.iterations() * events.size());
+  state.counters["bytes_per_event"] =
+      static_cast<double>(bytes.Length()) / events.size();
+}
+BENCHMARK(BM_EncodeBatch);
 
 void BM_Serialize(benchmark::State& state) {
   rc::MonotonicToWallClock clock;

@@ -821,6 +821,7 @@ def md_resources(s):
         "BM_DecodeArenaFreedElsewhere": "the same, the batch freed on another thread, both threads' CPU",
         "BM_CopyIntoBatch": "`*batch.add_events() = *event` + `Clear` (TraceService::Subscribe, per subscriber)",
         "BM_BorrowIntoBatch": "the same batch built without copying (borrow + release the shared event)",
+        "BM_EncodeBatch": "encode the outgoing batch from the shared events, no copy (TraceService::Subscribe since the perf pass, per subscriber; replaces the copy + serialize rows)",
         "BM_Serialize": "serialize the `EventBatch` (gRPC)",
         "BM_Parse": "parse the `EventBatch` (the subscriber)",
     }
