@@ -94,6 +94,7 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Create(
   c->start_wall_ns_ = RealtimeNowNs();
   BpfTracer::Options topt;
   topt.ringbuf_bytes = options.ringbuf_bytes;
+  topt.track_thread_phase = options.track_thread_phase;
   ASSIGN_OR_RETURN(c->tracer_, BpfTracer::Create(topt));
 
   DecoderOptions dopt;

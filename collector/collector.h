@@ -63,6 +63,10 @@ struct CollectorOptions {
   int max_poll_ms = 4;
   EventHubOptions hub;
   std::string node_name;  // host label copied into every event
+  // Record each thread's last hook in the BPF thread_phase map, for the CPU
+  // profiler's phase attribution (an extra map update per hit): set it only
+  // when profiling.
+  bool track_thread_phase = false;
 };
 
 class Collector {
@@ -82,8 +86,11 @@ class Collector {
   void Stop();
 
   EventHubT& hub() { return hub_; }
-  // The hooks program's per-thread phase map, for the CPU profiler.
-  int thread_phase_map_fd() const { return tracer_->thread_phase_map_fd(); }
+  // The hooks program's per-thread phase map, for the CPU profiler; -1
+  // unless CollectorOptions::track_thread_phase (the map stays empty then).
+  int thread_phase_map_fd() const {
+    return tracer_->tracks_thread_phase() ? tracer_->thread_phase_map_fd() : -1;
+  }
   // Attach reports, one per target, as made at Create.
   const std::vector<AttachReport>& attach_reports() const { return reports_; }
   // Self-metrics (subscribers are filled in by the service layer).

@@ -216,6 +216,9 @@ Flags ParseFlags(int argc, char** argv) {
       Die("unknown flag " + arg + "; see --help");
     }
   }
+  // the hooks keep each thread's phase only for the profiler (a map update
+  // per hit otherwise wasted)
+  f.collector.track_thread_phase = f.profile_hz > 0;
   if (f.collector.binaries.empty() && f.collector.pids.empty()) {
     Die("nothing to trace: give at least one --binary PATH or --pid N; see "
         "--help");
