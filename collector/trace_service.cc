@@ -284,6 +284,7 @@ grpc::Status TraceService::SubscribeStream(
   sopt.capacity = request->queue_capacity() ? request->queue_capacity()
                                             : options_.default_queue_capacity;
   sopt.name = context->peer();
+  sopt.max_bytes = options_.queue_max_bytes;
   sopt.filter = [f = std::move(*filter)](const v1::Event& e) {
     return f.Matches(e);
   };

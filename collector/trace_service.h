@@ -24,6 +24,10 @@ namespace resdb_trace::collector {
 
 struct TraceServiceOptions {
   uint32_t default_queue_capacity = 65536;
+  // Bytes of decoded events a stream's queue may keep alive (its batches'
+  // arenas) before it drops, so a lagging client cannot grow the
+  // collector's heap without bound; 0: slots only.
+  size_t queue_max_bytes = 16u << 20;
   uint32_t max_queue_capacity = 1u << 20;
   uint32_t default_max_events = 256;
   uint32_t max_events_limit = 16384;
