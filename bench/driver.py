@@ -515,6 +515,9 @@ def run_attached(bins, reps, out_dir, hits, slow_hits, extra_flags=(), name="att
     path = shown(f"{out_dir}/{name}.json")
     cmd = [
         bins.attached_bench,
+        f"--collector={bins.collector}",
+        f"--subscriber={bins.subscriber}",
+        f"--line_consumer={bins.line_consumer}",
         f"--hits={hits}",
         f"--slow_hits={slow_hits}",
         *extra_flags,
