@@ -822,7 +822,7 @@ def md_resources(s):
         "CPU = the collector's utime + stime (all threads) from just before the first hit until its subscriber has "
         "read the last event, divided by the hits. RSS steady = the largest VmRSS sampled every 100 ms in the second "
         "half of the run. Anon = the collector's private heap (RssAnon); file + shmem = the mapped ring buffer "
-        "(16 MiB of pages, mapped twice for wrap-around, so counted twice) and the mapped binaries and libraries. "
+        "(8 MiB of pages by default since the perf pass, 16 MiB before; mapped twice for wrap-around, so counted twice) and the mapped binaries and libraries. "
         "The collector runs with `--no-timelines` except in the ³ row: rate_target gives every call a new sequence "
         "number that never completes, the timeline builder's worst case (it keeps up to 50,000 timelines open and "
         "scans them all after every batch), so that row shows the builder's cost, not the tracing path's, and is "

@@ -58,7 +58,9 @@ struct CollectorOptions {
   std::vector<int> pids;
   // Catalogue hook ids to attach; empty = all.
   std::vector<uint32_t> hook_ids;
-  size_t ringbuf_bytes = 16u << 20;
+  // 8 MiB: ~100k records, 100-200 ms of the hooks at full speed; libbpf
+  // maps it twice (wrap-around), so it counts twice in RSS.
+  size_t ringbuf_bytes = 8u << 20;
   // Longest the reader sleeps between ring-buffer drains when idle.
   int max_poll_ms = 4;
   EventHubOptions hub;

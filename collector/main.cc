@@ -75,7 +75,7 @@ docs/timelines.md):
   --timeline-idle-ms N   close a timeline idle this long (default 3000)
 
 Tuning:
-  --ringbuf-mb N       ring buffer size in MiB, a power of two (default 16)
+  --ringbuf-mb N       ring buffer size in MiB, a power of two (default 8)
   --queue-capacity N   default per-subscriber queue, events (default 65536)
   --max-subscribers N  concurrent subscriptions (default 64)
   --max-poll-ms N      longest reader sleep when idle (default 4)
