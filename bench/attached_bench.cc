@@ -501,7 +501,8 @@ void BM_Step(benchmark::State& state, const char* program) {
 void BM_OursBpf(benchmark::State& state) {
   namespace rc = resdb_trace::collector;
   rc::BpfTracer::Options topt;
-  topt.ringbuf_bytes = 16u << 20;  // the collector's default
+  topt.ringbuf_bytes = 8u << 20;    // the collector's default
+  topt.track_thread_phase = false;  // the collector, unless profiling
   absl::StatusOr<std::unique_ptr<rc::BpfTracer>> tracer =
       rc::BpfTracer::Create(topt);
   if (!tracer.ok()) {

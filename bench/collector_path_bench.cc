@@ -32,8 +32,10 @@
 #include "absl/types/span.h"
 #include "benchmark/benchmark.h"
 #include "bpf/trace_record.h"
+#include "collector/collector.h"
 #include "collector/decode/clock.h"
 #include "collector/decode/decoder.h"
+#include "collector/trace_service.h"
 #include "resdb_trace/catalog.h"
 #include "resdb_trace/hooks.h"
 #include "resdb_trace/v1/service.pb.h"
@@ -166,6 +168,79 @@ void BM_DecodeFreedElsewhere(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeFreedElsewhere)->MeasureProcessCPUTime();
 
+// What the collector does since issue #7's perf pass: the events of a batch
+// are decoded onto one arena (rc::EventArenaBatch) and handed out as
+// aliasing shared_ptrs that own the whole batch.
+std::vector<EventPtr> ArenaBatch(rc::Decoder* decoder, uint64_t* i) {
+  auto arena = std::make_shared<rc::EventArenaBatch>();
+  std::vector<v1::Event*> raw;
+  raw.reserve(kBatch + 1);
+  while (raw.size() < kBatch) {
+    const resdb_trace_record r = MakeRecord((*i)++);
+    (void)decoder->Decode(absl::Span<const uint8_t>(
+                              reinterpret_cast<const uint8_t*>(&r), sizeof(r)),
+                          arena->arena(), &raw);
+  }
+  std::vector<EventPtr> batch;
+  batch.reserve(raw.size());
+  for (v1::Event* e : raw) batch.emplace_back(arena, e);
+  return batch;
+}
+
+void BM_DecodeArena(benchmark::State& state) {
+  rc::MonotonicToWallClock clock;
+  rc::Decoder decoder(&clock, Options());
+  uint64_t i = 0;
+  size_t events = 0;
+  for (auto _ : state) {
+    std::vector<EventPtr> batch = ArenaBatch(&decoder, &i);
+    events += batch.size();
+    benchmark::DoNotOptimize(batch);
+  }
+  state.SetItemsProcessed(events);
+}
+BENCHMARK(BM_DecodeArena);
+
+void BM_DecodeArenaFreedElsewhere(benchmark::State& state) {
+  rc::MonotonicToWallClock clock;
+  rc::Decoder decoder(&clock, Options());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::vector<EventPtr>> handed;
+  bool done = false;
+  std::thread consumer([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      cv.wait(lock, [&] { return done || !handed.empty(); });
+      if (handed.empty()) return;
+      std::vector<EventPtr> batch = std::move(handed.front());
+      handed.pop_front();
+      lock.unlock();
+      batch.clear();  // the last reference: the arena is freed here
+      lock.lock();
+    }
+  });
+  uint64_t i = 0;
+  size_t events = 0;
+  for (auto _ : state) {
+    std::vector<EventPtr> batch = ArenaBatch(&decoder, &i);
+    events += batch.size();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      handed.push_back(std::move(batch));
+    }
+    cv.notify_one();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+  }
+  cv.notify_one();
+  consumer.join();
+  state.SetItemsProcessed(events);
+}
+BENCHMARK(BM_DecodeArenaFreedElsewhere)->MeasureProcessCPUTime();
+
 void BM_CopyIntoBatch(benchmark::State& state) {
   rc::MonotonicToWallClock clock;
   rc::Decoder decoder(&clock, Options());
@@ -199,6 +274,25 @@ void BM_BorrowIntoBatch(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * events.size());
 }
 BENCHMARK(BM_BorrowIntoBatch);
+
+// What TraceService::Subscribe does per batch and subscriber since the perf
+// pass: the shared events serialized straight into the outgoing buffer
+// (EncodeEventBatch), replacing CopyIntoBatch + Serialize.
+void BM_EncodeBatch(benchmark::State& state) {
+  rc::MonotonicToWallClock clock;
+  rc::Decoder decoder(&clock, Options());
+  uint64_t i = 0;
+  const std::vector<EventPtr> events = ArenaBatch(&decoder, &i);
+  grpc::ByteBuffer bytes;
+  for (auto _ : state) {
+    rc::EncodeEventBatch(v1::EventBatch(), events, 1, 1, &bytes);
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.SetItemsProcessed(state.iterations() * events.size());
+  state.counters["bytes_per_event"] =
+      static_cast<double>(bytes.Length()) / events.size();
+}
+BENCHMARK(BM_EncodeBatch);
 
 void BM_Serialize(benchmark::State& state) {
   rc::MonotonicToWallClock clock;

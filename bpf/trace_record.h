@@ -40,7 +40,8 @@ _Static_assert(sizeof(struct resdb_trace_record) == 72, "record layout");
 
 /*
  * Value of the `thread_phase` LRU hash map (key: thread id) that hooks.bpf.c
- * writes on every hook hit and profile.bpf.c reads to tag each CPU sample
+ * writes on every hook hit while its `track_phase` rodata flag is set (the
+ * collector sets it only when profiling) and profile.bpf.c reads to tag each CPU sample
  * with the consensus phase its thread is in. Both objects declare the map
  * identically; the profiler loader reuses the hooks object's map fd.
  */
@@ -62,12 +63,23 @@ _Static_assert(sizeof(struct resdb_trace_thread_phase) == 24, "phase layout");
 #endif
 #endif
 
-/* Indices into the per-CPU counter array `counters` of hooks.bpf.c. */
+/*
+ * Indices into the per-CPU counter array `counters` of hooks.bpf.c. Records
+ * submitted are not counted per hit: the collector derives them from the
+ * ring buffer's producer and consumer positions.
+ */
 enum resdb_trace_counter {
-  RESDB_TRACE_CTR_EMITTED = 0,      /* records submitted to the ring buffer */
+  RESDB_TRACE_CTR_UNUSED = 0,       /* was "emitted"; kept so indices hold */
   RESDB_TRACE_CTR_RINGBUF_FULL = 1, /* reserve failed: the record is lost */
   RESDB_TRACE_CTR_FILTERED = 2,     /* hit from a pid outside the allow-list */
   RESDB_TRACE_CTR_COUNT = 3,
 };
+
+/*
+ * Bytes one record takes in the ring buffer: the kernel's 8-byte header
+ * (BPF_RINGBUF_HDR_SZ) plus the record, rounded up to 8.
+ */
+#define RESDB_TRACE_RINGBUF_SLOT_BYTES \
+  ((8 + sizeof(struct resdb_trace_record) + 7) / 8 * 8)
 
 #endif /* RESDB_TRACE_BPF_TRACE_RECORD_H_ */

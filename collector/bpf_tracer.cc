@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -183,6 +184,8 @@ absl::StatusOr<std::unique_ptr<BpfTracer>> BpfTracer::Create(
       1,
       static_cast<uint64_t>(options.ringbuf_bytes * options.wakeup_fraction));
   skel->rodata->filter_pids = tracer->filter_pids_;
+  tracer->track_thread_phase_ = options.track_thread_phase;
+  skel->rodata->track_phase = options.track_thread_phase;
   if (int err = bpf_map__set_max_entries(
           skel->maps.rb, static_cast<__u32>(options.ringbuf_bytes));
       err != 0) {
@@ -215,6 +218,17 @@ absl::StatusOr<std::unique_ptr<BpfTracer>> BpfTracer::Create(
         absl::StrCat("cannot map the ring buffer: ", ErrnoText(err)));
   }
 
+  // consumer_pos at the start of page 0, producer_pos at the start of page
+  // 1 (the kernel's ring-buffer mmap layout); read-only is always allowed
+  tracer->page_bytes_ = page;
+  tracer->ring_positions_ = mmap(nullptr, 2 * page, PROT_READ, MAP_SHARED,
+                                 bpf_map__fd(skel->maps.rb), 0);
+  if (tracer->ring_positions_ == MAP_FAILED) {
+    int err = errno;
+    return absl::InternalError(absl::StrCat(
+        "cannot map the ring buffer's positions: ", ErrnoText(err)));
+  }
+
   int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) {
     return absl::InternalError(
@@ -227,6 +241,9 @@ absl::StatusOr<std::unique_ptr<BpfTracer>> BpfTracer::Create(
 BpfTracer::~BpfTracer() {
   // links first: they hold the program, which the skeleton owns
   attachments_.clear();
+  if (ring_positions_ != nullptr && ring_positions_ != MAP_FAILED) {
+    munmap(ring_positions_, 2 * page_bytes_);
+  }
   rb_.reset();
   skel_.reset();
 }
@@ -344,7 +361,16 @@ absl::StatusOr<int> BpfTracer::Poll(int timeout_ms,
 
 Counters BpfTracer::ReadCounters() const {
   Counters c;
-  c.consumed = consumed_.load(std::memory_order_relaxed);
+  // consumer position before consumed_: the reader bumps consumed_ before it
+  // advances the position, so a concurrent Poll can only make `emitted`
+  // one record high, never low
+  const auto* base = static_cast<const uint8_t*>(ring_positions_);
+  const uint64_t cons = __atomic_load_n(reinterpret_cast<const uint64_t*>(base),
+                                        __ATOMIC_ACQUIRE);
+  c.consumed = consumed_.load(std::memory_order_acquire);
+  const uint64_t prod = __atomic_load_n(
+      reinterpret_cast<const uint64_t*>(base + page_bytes_), __ATOMIC_ACQUIRE);
+  c.emitted = c.consumed + (prod - cons) / RESDB_TRACE_RINGBUF_SLOT_BYTES;
   c.malformed = malformed_.load(std::memory_order_relaxed);
   c.ringbuf_full_per_cpu.assign(num_cpus_, 0);
   std::vector<uint64_t> values(num_cpus_);
@@ -358,9 +384,6 @@ Counters BpfTracer::ReadCounters() const {
     uint64_t sum = 0;
     for (uint64_t v : values) sum += v;
     switch (key) {
-      case RESDB_TRACE_CTR_EMITTED:
-        c.emitted = sum;
-        break;
       case RESDB_TRACE_CTR_RINGBUF_FULL:
         c.ringbuf_full = sum;
         c.ringbuf_full_per_cpu = values;

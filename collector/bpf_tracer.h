@@ -67,7 +67,9 @@ struct AttachReport {
 
 // In-kernel counters (bpf/trace_record.h) plus the reader's own.
 struct Counters {
-  uint64_t emitted = 0;       // records submitted to the ring buffer.
+  // Records written to the ring buffer: consumed + still unread (from the
+  // ring's positions; exact while no Poll runs, else within one record).
+  uint64_t emitted = 0;
   uint64_t ringbuf_full = 0;  // records lost: the ring buffer was full.
   uint64_t filtered = 0;      // hits from pids outside the allow-list.
   std::vector<uint64_t> ringbuf_full_per_cpu;  // indexed by possible cpu.
@@ -93,6 +95,11 @@ class BpfTracer {
     bool filter_pids = false;
     // Where libbpf's log goes (see SetLibbpfLogger); empty keeps the current.
     LibbpfLogger logger;
+    // Keep the thread_phase map (the last hook each thread passed) up to
+    // date on every hit, for the CPU profiler's phase attribution. Costs
+    // an LRU hash update per hit; turn it off when nothing profiles (the
+    // collector does).
+    bool track_thread_phase = true;
   };
 
   using RecordCallback = std::function<void(const resdb_trace_record&)>;
@@ -142,8 +149,10 @@ class BpfTracer {
 
   // File descriptor of the `thread_phase` map (the last hook each thread
   // passed), owned by this tracer: valid while it lives. The profiler reuses
-  // it to tag CPU samples with the thread's consensus phase.
+  // it to tag CPU samples with the thread's consensus phase. The map is only
+  // filled with Options::track_thread_phase.
   int thread_phase_map_fd() const;
+  bool tracks_thread_phase() const { return track_thread_phase_; }
 
  private:
   struct SkeletonDeleter {
@@ -172,6 +181,11 @@ class BpfTracer {
   std::vector<Attachment> attachments_;
   size_t ringbuf_bytes_ = 0;
   bool filter_pids_ = false;
+  bool track_thread_phase_ = false;
+  // The ring's consumer and producer position pages, mapped read-only, for
+  // Counters::emitted; MAP_FAILED when the mapping failed.
+  void* ring_positions_ = nullptr;
+  size_t page_bytes_ = 0;
   int num_cpus_ = 0;
 
   // Valid only inside Poll.

@@ -23,6 +23,9 @@ namespace {
 // How often the reader looks for exited processes and refreshes counters.
 constexpr int64_t kHousekeepingNs = 250'000'000;
 
+// Events per published batch (and per arena).
+constexpr size_t kMaxBatchEvents = 4096;
+
 bool ProcessAlive(int pid) { return kill(pid, 0) == 0 || errno == EPERM; }
 
 std::string ExePath(int pid) {
@@ -45,6 +48,19 @@ v1::AttachStatus ToProto(HookAttachState state) {
 }
 
 }  // namespace
+
+namespace {
+// Arena blocks: big enough that a full batch takes a few dozen, small
+// enough that a quiet poll's batch of a handful of events stays small.
+google::protobuf::ArenaOptions BatchArenaOptions() {
+  google::protobuf::ArenaOptions o;
+  o.start_block_size = 4096;
+  o.max_block_size = 64 * 1024;
+  return o;
+}
+}  // namespace
+
+EventArenaBatch::EventArenaBatch() : arena_(BatchArenaOptions()) {}
 
 Collector::Collector(const CollectorOptions& options)
     : options_(options), hub_(options.hub) {}
@@ -78,6 +94,7 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Create(
   c->start_wall_ns_ = RealtimeNowNs();
   BpfTracer::Options topt;
   topt.ringbuf_bytes = options.ringbuf_bytes;
+  topt.track_thread_phase = options.track_thread_phase;
   ASSIGN_OR_RETURN(c->tracer_, BpfTracer::Create(topt));
 
   DecoderOptions dopt;
@@ -137,38 +154,42 @@ void Collector::Stop() {
   });
 }
 
-EventPtr Collector::MakeLifecycleEvent(v1::Event event) {
-  return std::make_shared<const v1::Event>(std::move(event));
+void Collector::Flush(PendingBatch* batch) {
+  if (batch->events.empty()) return;
+  std::vector<EventPtr> events;
+  events.reserve(batch->events.size());
+  for (v1::Event* e : batch->events) {
+    if (e->event_case() == v1::Event::kProcessStarted) {
+      known_pids_.insert(e->process().pid());
+    }
+    events.emplace_back(batch->arena, e);  // aliasing: owns the arena
+  }
+  const size_t bytes = batch->arena->bytes();
+  batch->events.clear();
+  batch->arena.reset();
+  published_.fetch_add(events.size(), std::memory_order_relaxed);
+  hub_.PublishBatch(events, bytes);
 }
 
 void Collector::ReaderLoop() {
-  std::vector<v1::Event> decoded;
-  std::vector<EventPtr> batch;
-  batch.reserve(4096);
+  PendingBatch batch;
+  batch.events.reserve(kMaxBatchEvents + 2);
   int poll_ms = 1;
   uint64_t next_housekeeping = static_cast<uint64_t>(MonotonicNowNs());
   auto on_record = [&](const resdb_trace_record& record) {
     records_read_.fetch_add(1, std::memory_order_relaxed);
-    decoded.clear();
+    if (batch.arena == nullptr) {
+      batch.arena = std::make_shared<EventArenaBatch>();
+    }
     absl::Status s = decoder_->Decode(
         absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(&record),
                                   sizeof(record)),
-        &decoded);
+        batch.arena->arena(), &batch.events);
     if (!s.ok()) {
       malformed_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    for (v1::Event& e : decoded) {
-      if (e.event_case() == v1::Event::kProcessStarted) {
-        known_pids_.insert(e.process().pid());
-      }
-      batch.push_back(std::make_shared<const v1::Event>(std::move(e)));
-    }
-    if (batch.size() >= 4096) {
-      published_.fetch_add(batch.size(), std::memory_order_relaxed);
-      hub_.PublishBatch(batch);
-      batch.clear();
-    }
+    if (batch.events.size() >= kMaxBatchEvents) Flush(&batch);
   };
   // Drain once more after stop_ so nothing the kernel wrote is left behind.
   bool last_round = false;
@@ -186,19 +207,16 @@ void Collector::ReaderLoop() {
     }
     const uint64_t now = static_cast<uint64_t>(MonotonicNowNs());
     if (now >= next_housekeeping || last_round) {
+      Flush(&batch);  // ProcessStarted events first: known_pids_
       Housekeeping(&batch);
       next_housekeeping = now + kHousekeepingNs;
     }
-    if (!batch.empty()) {
-      published_.fetch_add(batch.size(), std::memory_order_relaxed);
-      hub_.PublishBatch(batch);
-      batch.clear();
-    }
+    Flush(&batch);
     if (last_round) break;
   }
 }
 
-void Collector::Housekeeping(std::vector<EventPtr>* batch) {
+void Collector::Housekeeping(PendingBatch* batch) {
   Counters counters = tracer_->ReadCounters();
   ringbuf_drops_.store(counters.ringbuf_full, std::memory_order_relaxed);
   {
@@ -214,7 +232,12 @@ void Collector::Housekeeping(std::vector<EventPtr>* batch) {
       ++it;
       continue;
     }
-    batch->push_back(MakeLifecycleEvent(decoder_->ForgetProcess(pid)));
+    if (batch->arena == nullptr) {
+      batch->arena = std::make_shared<EventArenaBatch>();
+    }
+    v1::Event* exited = batch->arena->NewEvent();
+    decoder_->ForgetProcess(pid, exited);
+    batch->events.push_back(exited);
     known_pids_.erase(it++);
   }
 }

@@ -8,6 +8,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "collector/profile/profile_rpc.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
+#include "grpc/slice.h"
+#include "grpcpp/support/proto_buffer_reader.h"
 
 namespace resdb_trace::collector {
 namespace {
@@ -37,7 +42,78 @@ grpc::Status ToGrpc(const absl::Status& s) {
 
 TraceService::TraceService(Collector* collector, TraceServiceOptions options,
                            TimelineRunner* timelines)
-    : collector_(collector), options_(options), timelines_(timelines) {}
+    : collector_(collector), options_(options), timelines_(timelines) {
+  // Subscribe writes pre-encoded EventBatch bytes (EncodeEventBatch) instead
+  // of building an EventBatch, which would deep-copy every shared event per
+  // subscriber. Same RPC on the wire; the handler is the one gRPC generates
+  // for WithSplitStreamingMethod_Subscribe, with a ByteBuffer response.
+  const google::protobuf::ServiceDescriptor* service =
+      v1::EventBatch::descriptor()->file()->FindServiceByName("TraceService");
+  if (service != nullptr && service->method_count() > kSubscribeMethodIndex &&
+      service->method(kSubscribeMethodIndex)->name() == "Subscribe") {
+    MarkMethodStreamed(
+        kSubscribeMethodIndex,
+        new grpc::internal::SplitServerStreamingHandler<v1::SubscribeRequest,
+                                                        grpc::ByteBuffer>(
+            [this](grpc::ServerContext* context,
+                   grpc::ServerSplitStreamer<v1::SubscribeRequest,
+                                             grpc::ByteBuffer>* stream) {
+              v1::SubscribeRequest request;
+              if (!stream->Read(&request)) {
+                return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                    "Subscribe: no request message");
+              }
+              return SubscribeStream(context, &request,
+                                     [stream](grpc::ByteBuffer* bytes) {
+                                       return stream->Write(*bytes);
+                                     });
+            }));
+  }
+}
+
+void EncodeEventBatch(const v1::EventBatch& head,
+                      const std::vector<EventPtr>& events, uint64_t batch_id,
+                      uint64_t subscriber_id, grpc::ByteBuffer* out) {
+  using google::protobuf::internal::WireFormatLite;
+  using google::protobuf::io::CodedOutputStream;
+  constexpr uint32_t kEventsTag =
+      WireFormatLite::MakeTag(v1::EventBatch::kEventsFieldNumber,
+                              WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  static_assert(kEventsTag < 128, "the events tag is one byte");
+  // Field order as SerializeToString writes it: events (head's first), then
+  // batch_id and subscriber_id.
+  v1::EventBatch tail;
+  tail.set_batch_id(batch_id);
+  tail.set_subscriber_id(subscriber_id);
+  const size_t head_size = head.ByteSizeLong();
+  const size_t tail_size = tail.ByteSizeLong();
+  size_t total = head_size + tail_size;
+  for (const EventPtr& e : events) {
+    // Also caches every sub-message's size (atomically: events are shared
+    // by concurrent streams) for SerializeWithCachedSizesToArray.
+    const size_t n = e->ByteSizeLong();
+    total += 1 + CodedOutputStream::VarintSize64(n) + n;
+  }
+  grpc_slice slice = grpc_slice_malloc(total);
+  uint8_t* p = GRPC_SLICE_START_PTR(slice);
+  p = head.SerializeWithCachedSizesToArray(p);
+  for (const EventPtr& e : events) {
+    *p++ = static_cast<uint8_t>(kEventsTag);
+    p = CodedOutputStream::WriteVarint32ToArray(
+        static_cast<uint32_t>(e->GetCachedSize()), p);
+    p = e->SerializeWithCachedSizesToArray(p);
+  }
+  p = tail.SerializeWithCachedSizesToArray(p);
+  // The encoding is exact by construction; a mismatch would be a bug here.
+  GPR_ASSERT(p == GRPC_SLICE_START_PTR(slice) + total);
+  grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
+  *out = grpc::ByteBuffer(&owned, 1);
+}
+
+bool ParseEventBatch(const grpc::ByteBuffer& bytes, v1::EventBatch* batch) {
+  grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(&bytes));
+  return batch->ParseFromZeroCopyStream(&reader);
+}
 
 grpc::Status TraceService::NeedTimelines() const {
   if (timelines_ != nullptr) return grpc::Status::OK;
@@ -162,6 +238,17 @@ grpc::Status TraceService::WatchTimelines(
 grpc::Status TraceService::Subscribe(
     grpc::ServerContext* context, const v1::SubscribeRequest* request,
     grpc::ServerWriter<v1::EventBatch>* writer) {
+  // Not reached through the server (the constructor routes Subscribe to the
+  // byte-writing handler); kept for callers that hold a typed writer.
+  v1::EventBatch batch;
+  return SubscribeStream(context, request, [&](grpc::ByteBuffer* bytes) {
+    return ParseEventBatch(*bytes, &batch) && writer->Write(batch);
+  });
+}
+
+grpc::Status TraceService::SubscribeStream(
+    grpc::ServerContext* context, const v1::SubscribeRequest* request,
+    const std::function<bool(grpc::ByteBuffer*)>& write) {
   const v1::Batching& b = request->batching();
   if (b.max_events() > options_.max_events_limit) {
     return grpc::Status(
@@ -197,6 +284,7 @@ grpc::Status TraceService::Subscribe(
   sopt.capacity = request->queue_capacity() ? request->queue_capacity()
                                             : options_.default_queue_capacity;
   sopt.name = context->peer();
+  sopt.max_bytes = options_.queue_max_bytes;
   sopt.filter = [f = std::move(*filter)](const v1::Event& e) {
     return f.Matches(e);
   };
@@ -223,7 +311,8 @@ grpc::Status TraceService::Subscribe(
   uint64_t batch_id = 0;
 
   std::vector<EventPtr> events;
-  v1::EventBatch batch;
+  v1::EventBatch notice_batch;
+  grpc::ByteBuffer bytes;
   grpc::Status result = grpc::Status::OK;
   while (true) {
     if (context->IsCancelled()) {
@@ -232,13 +321,12 @@ grpc::Status TraceService::Subscribe(
     }
     PopResult r =
         sub->PopBatch(max_events, max_delay, &events, absl::Milliseconds(100));
-    batch.Clear();
-    batch.set_subscriber_id(sub->id());
+    notice_batch.Clear();
     const uint64_t ringbuf_now = collector_->ringbuf_drops();
     const uint64_t malformed_now = collector_->malformed();
     if (r.dropped > 0 || ringbuf_now > ringbuf_seen ||
         malformed_now > malformed_seen) {
-      v1::Event* notice = batch.add_events();
+      v1::Event* notice = notice_batch.add_events();
       notice->set_type(v1::EVENT_TYPE_LOSS_NOTICE);
       v1::LossNotice* loss = notice->mutable_loss_notice();
       loss->set_subscriber_dropped(r.dropped);
@@ -249,10 +337,9 @@ grpc::Status TraceService::Subscribe(
           MonotonicToWallClock::NsToTimestamp(RealtimeNowNs());
       ringbuf_seen = ringbuf_now;
     }
-    for (const EventPtr& e : events) *batch.add_events() = *e;
-    if (batch.events_size() > 0) {
-      batch.set_batch_id(++batch_id);
-      if (!writer->Write(batch)) {
+    if (notice_batch.events_size() > 0 || !events.empty()) {
+      EncodeEventBatch(notice_batch, events, ++batch_id, sub->id(), &bytes);
+      if (!write(&bytes)) {
         result = grpc::Status(grpc::StatusCode::CANCELLED,
                               "stream closed by the client");
         break;

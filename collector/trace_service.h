@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "collector/collector.h"
 #include "collector/event_filter.h"
@@ -23,6 +24,10 @@ namespace resdb_trace::collector {
 
 struct TraceServiceOptions {
   uint32_t default_queue_capacity = 65536;
+  // Bytes of decoded events a stream's queue may keep alive (its batches'
+  // arenas) before it drops, so a lagging client cannot grow the
+  // collector's heap without bound; 0: slots only.
+  size_t queue_max_bytes = 16u << 20;
   uint32_t max_queue_capacity = 1u << 20;
   uint32_t default_max_events = 256;
   uint32_t max_events_limit = 16384;
@@ -30,6 +35,16 @@ struct TraceServiceOptions {
   uint32_t max_delay_limit_ms = 60'000;
   FilterLimits filter_limits;
 };
+
+// The wire form of an EventBatch holding `head`'s events (a LossNotice)
+// followed by `events`, with `batch_id` and `subscriber_id`: each shared
+// event is serialized straight into the buffer, never copied into a batch
+// message. Parses as the EventBatch SerializeToString would have written.
+void EncodeEventBatch(const v1::EventBatch& head,
+                      const std::vector<EventPtr>& events, uint64_t batch_id,
+                      uint64_t subscriber_id, grpc::ByteBuffer* out);
+// Parses bytes written by EncodeEventBatch (or any serialized EventBatch).
+bool ParseEventBatch(const grpc::ByteBuffer& bytes, v1::EventBatch* batch);
 
 class TraceService final : public v1::TraceService::Service {
  public:
@@ -81,7 +96,15 @@ class TraceService final : public v1::TraceService::Service {
     std::atomic<uint64_t> delivered{0};
   };
 
+  // Subscribe's position in service TraceService (checked at run time).
+  static constexpr int kSubscribeMethodIndex = 0;
+
   grpc::Status NeedTimelines() const;
+  // Subscribe's body: `write` sends one encoded EventBatch, false when the
+  // stream is gone.
+  grpc::Status SubscribeStream(
+      grpc::ServerContext* context, const v1::SubscribeRequest* request,
+      const std::function<bool(grpc::ByteBuffer*)>& write);
 
   Collector* collector_;
   TraceServiceOptions options_;

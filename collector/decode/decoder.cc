@@ -228,8 +228,8 @@ DecoderStats Decoder::stats() const {
   return s;
 }
 
-absl::Status Decoder::Decode(absl::Span<const uint8_t> bytes,
-                             std::vector<v1::Event>* out) {
+absl::StatusOr<const HookInfo*> Decoder::Check(absl::Span<const uint8_t> bytes,
+                                               resdb_trace_record* record) {
   records_.fetch_add(1, std::memory_order_relaxed);
   if (bytes.size() != sizeof(resdb_trace_record)) {
     wrong_size_.fetch_add(1, std::memory_order_relaxed);
@@ -239,30 +239,62 @@ absl::Status Decoder::Decode(absl::Span<const uint8_t> bytes,
         RESDB_TRACE_RECORD_VERSION,
         "): is the BPF object from another build of resdb_trace?"));
   }
-  resdb_trace_record record;
-  std::memcpy(&record, bytes.data(), sizeof(record));  // no alignment needed
+  std::memcpy(record, bytes.data(), sizeof(*record));  // no alignment needed
 
-  const HookInfo* hook = FindHook(record.hook_id);
+  const HookInfo* hook = FindHook(record->hook_id);
   if (hook == nullptr) {
     unknown_hook_.fetch_add(1, std::memory_order_relaxed);
-    return EventTypeForHook(record.hook_id).status();
+    return EventTypeForHook(record->hook_id).status();
   }
+  return hook;
+}
+
+template <typename NewEvent>
+absl::Status Decoder::DecodeChecked(const resdb_trace_record& record,
+                                    const HookInfo& hook, NewEvent new_event) {
   bool is_new = false;
-  const ProcessState process = Observe(record, *hook, &is_new);
+  const ProcessState process = Observe(record, hook, &is_new);
   if (is_new && options_.emit_process_started) {
-    v1::Event started;
-    FillEnvelope(record, process, &started);
-    started.set_type(v1::EVENT_TYPE_PROCESS_STARTED);
-    v1::ProcessStarted* p = started.mutable_process_started();
+    v1::Event* started = new_event();
+    FillEnvelope(record, process, started);
+    started->set_type(v1::EVENT_TYPE_PROCESS_STARTED);
+    v1::ProcessStarted* p = started->mutable_process_started();
     p->set_pid(record.pid);
-    p->set_binary(process.binary);
-    out->push_back(std::move(started));
+    p->set_binary(*process.binary);
     processes_seen_.fetch_add(1, std::memory_order_relaxed);
   }
-  absl::StatusOr<v1::Event> event = DecodeKnown(record, *hook, process);
-  if (!event.ok()) return event.status();
-  out->push_back(*std::move(event));
-  return absl::OkStatus();
+  return DecodeKnown(record, hook, process, new_event());
+}
+
+absl::Status Decoder::Decode(absl::Span<const uint8_t> bytes,
+                             std::vector<v1::Event>* out) {
+  resdb_trace_record record;
+  absl::StatusOr<const HookInfo*> hook = Check(bytes, &record);
+  if (!hook.ok()) return hook.status();
+  const size_t before = out->size();
+  absl::Status s = DecodeChecked(record, **hook, [out] {
+    out->emplace_back();
+    return &out->back();
+  });
+  // Only the unreachable "no decoding" case fails here: drop its empty
+  // event, keep a ProcessStarted (the pid was learnt).
+  if (!s.ok() && out->size() > before) out->pop_back();
+  return s;
+}
+
+absl::Status Decoder::Decode(absl::Span<const uint8_t> bytes,
+                             google::protobuf::Arena* arena,
+                             std::vector<v1::Event*>* out) {
+  resdb_trace_record record;
+  absl::StatusOr<const HookInfo*> hook = Check(bytes, &record);
+  if (!hook.ok()) return hook.status();
+  const size_t before = out->size();
+  absl::Status s = DecodeChecked(record, **hook, [arena, out] {
+    out->push_back(google::protobuf::Arena::CreateMessage<v1::Event>(arena));
+    return out->back();
+  });
+  if (!s.ok() && out->size() > before) out->pop_back();
+  return s;
 }
 
 absl::StatusOr<v1::Event> Decoder::DecodeRecord(
@@ -275,28 +307,35 @@ absl::StatusOr<v1::Event> Decoder::DecodeRecord(
   }
   bool is_new = false;
   const ProcessState process = Observe(record, *hook, &is_new);
-  return DecodeKnown(record, *hook, process);
+  v1::Event e;
+  absl::Status s = DecodeKnown(record, *hook, process, &e);
+  if (!s.ok()) return s;
+  return e;
 }
 
 v1::Event Decoder::ForgetProcess(uint32_t pid) {
   v1::Event event;
-  event.set_event_id(AllocateEventId());
-  event.set_type(v1::EVENT_TYPE_PROCESS_EXITED);
-  *event.mutable_time() =
+  ForgetProcess(pid, &event);
+  return event;
+}
+
+void Decoder::ForgetProcess(uint32_t pid, v1::Event* event) {
+  event->set_event_id(AllocateEventId());
+  event->set_type(v1::EVENT_TYPE_PROCESS_EXITED);
+  *event->mutable_time() =
       clock_->ToTimestamp(static_cast<uint64_t>(clock_->MonotonicNowNs()));
-  v1::ProcessExited* exited = event.mutable_process_exited();
+  v1::ProcessExited* exited = event->mutable_process_exited();
   exited->set_pid(pid);
-  event.mutable_process()->set_pid(pid);
-  event.set_node_name(options_.node_name);
+  event->mutable_process()->set_pid(pid);
+  event->set_node_name(options_.node_name);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = processes_.find(pid);
   if (it != processes_.end()) {
-    exited->set_binary(it->second.binary);
-    event.mutable_process()->set_binary(it->second.binary);
-    event.set_replica_id(it->second.replica_id);
+    exited->set_binary(*it->second.binary);
+    event->mutable_process()->set_binary(*it->second.binary);
+    event->set_replica_id(it->second.replica_id);
     processes_.erase(it);
   }
-  return event;
 }
 
 Decoder::ProcessState Decoder::Observe(const resdb_trace_record& record,
@@ -314,7 +353,8 @@ Decoder::ProcessState Decoder::Observe(const resdb_trace_record& record,
   }
   // First sight of the pid: resolve its binary outside the lock.
   ProcessState fresh;
-  fresh.binary = options_.binary_for_pid(record.pid);
+  fresh.binary =
+      std::make_shared<const std::string>(options_.binary_for_pid(record.pid));
   if (has_self) fresh.replica_id = self;
   std::lock_guard<std::mutex> lock(mu_);
   auto [it, inserted] = processes_.try_emplace(record.pid, std::move(fresh));
@@ -332,19 +372,19 @@ void Decoder::FillEnvelope(const resdb_trace_record& record,
   p->set_pid(record.pid);
   p->set_tid(record.tid);
   p->set_cpu(record.cpu);
-  p->set_binary(process.binary);
+  p->set_binary(*process.binary);
   event->set_replica_id(process.replica_id);
   event->set_node_name(options_.node_name);
 }
 
-absl::StatusOr<v1::Event> Decoder::DecodeKnown(const resdb_trace_record& r,
-                                               const HookInfo& hook,
-                                               const ProcessState& process) {
+absl::Status Decoder::DecodeKnown(const resdb_trace_record& r,
+                                  const HookInfo& hook,
+                                  const ProcessState& process, v1::Event* ep) {
   const Args a = ReadArgs(r, hook.abi);
-  v1::Event e;
+  v1::Event& e = *ep;
   FillEnvelope(r, process, &e);
   e.set_hook_id(hook.id);
-  e.set_hook_name(std::string(hook.name));
+  e.set_hook_name(hook.name.data(), hook.name.size());
   if (hook.abi != RESDB_TRACE_ABI_DISPATCH) e.set_replica_id(a.meta.self);
 
   switch (r.hook_id) {
@@ -502,7 +542,7 @@ absl::StatusOr<v1::Event> Decoder::DecodeKnown(const resdb_trace_record& r,
   // EventType numbers equal the oneof field numbers by design.
   e.set_type(static_cast<v1::EventType>(e.event_case()));
   decoded_.fetch_add(1, std::memory_order_relaxed);
-  return e;
+  return absl::OkStatus();
 }
 
 }  // namespace resdb_trace::collector

@@ -45,6 +45,9 @@ struct SubscriberOptions {
   // must be cheap, non-blocking, and must not call into the hub.
   std::function<bool(const E&)> filter;
   std::string name;  // who subscribed (peer address, tool name) for Stats()
+  // Bound on the bytes the queued events keep alive, as published with
+  // PublishBatch's `retained_bytes` (see SubscriberQueue); 0: slots only.
+  size_t max_bytes = 0;
 };
 
 struct SubscriberStats {
@@ -188,7 +191,8 @@ class EventHub {
     auto subscriber = std::make_shared<Subscriber>();
     subscriber->name = std::move(options.name);
     subscriber->filter = std::move(options.filter);
-    subscriber->queue = std::make_shared<SubscriberQueue<E>>(options.capacity);
+    subscriber->queue = std::make_shared<SubscriberQueue<E>>(options.capacity,
+                                                             options.max_bytes);
 
     std::lock_guard<std::mutex> lock(core_->mu);
     if (core_->shut_down) {
@@ -224,7 +228,11 @@ class EventHub {
 
   // Same as Publish for each event, in order, but each subscriber's queue is
   // locked, and its consumer signalled, at most once for the whole batch.
-  void PublishBatch(const std::vector<EventPtr>& events) {
+  // `retained_bytes`: memory the batch keeps alive as long as any of its
+  // events is referenced (the collector's events share one arena per
+  // batch); 0 when the events own their memory one by one.
+  void PublishBatch(const std::vector<EventPtr>& events,
+                    size_t retained_bytes = 0) {
     if (events.empty()) return;
     const std::shared_ptr<const Snapshot> subscribers = core_->Load();
     uint64_t non_null = 0;
@@ -233,7 +241,8 @@ class EventHub {
     PublishClock clock;
     for (const auto& s : *subscribers) {
       s->queue->PushBatch(events.data(), events.size(),
-                          s->filter ? &s->filter : nullptr, clock);
+                          s->filter ? &s->filter : nullptr, clock,
+                          retained_bytes);
     }
   }
 

@@ -11,6 +11,13 @@
 // every subscriber, never copied. The ring of slots is allocated once, at
 // construction, so a push costs one reference-count increment and no heap
 // allocation.
+//
+// Besides its slots, a queue can be bounded in bytes: a batch pushed with a
+// `retained_bytes` figure (what the batch keeps alive while any of its events
+// is referenced: the collector's events share one arena per batch) is
+// charged that much until its last queued event is popped. A batch that
+// would take the queue past `max_bytes` is dropped, counted like any other
+// drop; an empty queue always takes one batch, so a huge batch still flows.
 #ifndef RESDB_TRACE_COLLECTOR_HUB_SUBSCRIBER_QUEUE_H_
 #define RESDB_TRACE_COLLECTOR_HUB_SUBSCRIBER_QUEUE_H_
 
@@ -54,6 +61,8 @@ class PublishClock {
 // A consistent snapshot of one queue's counters.
 struct QueueStats {
   size_t capacity = 0;         // slots, fixed at construction
+  size_t max_bytes = 0;        // byte bound, fixed at construction; 0: none
+  size_t bytes = 0;            // bytes charged by the queued batches now
   uint64_t enqueued = 0;       // events accepted into the queue
   uint64_t delivered = 0;      // events handed to the consumer by PopBatch
   uint64_t dropped = 0;        // events rejected because the queue was full
@@ -77,8 +86,12 @@ class SubscriberQueue {
   using Filter = std::function<bool(const E&)>;
 
   // `capacity` must be at least 1 (EventHub validates it for subscribers).
-  explicit SubscriberQueue(size_t capacity)
-      : capacity_(std::max<size_t>(capacity, 1)), ring_(capacity_) {}
+  // `max_bytes` bounds the bytes charged by queued batches; 0: no bound.
+  explicit SubscriberQueue(size_t capacity, size_t max_bytes = 0)
+      : capacity_(std::max<size_t>(capacity, 1)),
+        max_bytes_(max_bytes),
+        ring_(capacity_),
+        charge_(capacity_, 0) {}
 
   SubscriberQueue(const SubscriberQueue&) = delete;
   SubscriberQueue& operator=(const SubscriberQueue&) = delete;
@@ -101,17 +114,35 @@ class SubscriberQueue {
   // Pushes the events of [events, events + count) that pass `filter` (all of
   // them when `filter` is null; null events are skipped), taking the lock
   // once for the whole batch and signalling the consumer at most once.
-  // Returns the number queued.
+  // `retained_bytes` is what the batch keeps alive while any of its events
+  // is queued (see the byte bound above); 0 charges nothing. Returns the
+  // number queued.
   size_t PushBatch(const EventPtr* events, size_t count, const Filter* filter,
-                   PublishClock& clock) {
+                   PublishClock& clock, size_t retained_bytes = 0) {
     size_t queued = 0;
     std::unique_lock<std::mutex> lock(mu_);
     if (closed_) return 0;
+    const bool over_bytes = max_bytes_ != 0 && retained_bytes != 0 &&
+                            size_ > 0 && bytes_ + retained_bytes > max_bytes_;
+    size_t last_slot = 0;
     for (size_t i = 0; i < count; ++i) {
       const EventPtr& event = events[i];
       if (event == nullptr) continue;
       if (filter != nullptr && !(*filter)(*event)) continue;
-      queued += PushLocked(event, clock) ? 1 : 0;
+      if (over_bytes) {
+        ++dropped_;
+        ++dropped_unreported_;
+        continue;
+      }
+      if (PushLocked(event, clock)) {
+        ++queued;
+        last_slot = TailLocked();
+      }
+    }
+    if (queued > 0 && retained_bytes != 0) {
+      // charged to the batch's last queued event: FIFO pops it last
+      charge_[last_slot] += retained_bytes;
+      bytes_ += retained_bytes;
     }
     FinishPushLocked(lock);
     return queued;
@@ -173,6 +204,8 @@ class SubscriberQueue {
     out->reserve(n);
     for (size_t i = 0; i < n; ++i) {
       out->push_back(std::move(ring_[head_]));
+      bytes_ -= charge_[head_];
+      charge_[head_] = 0;
       if (++head_ == capacity_) head_ = 0;
     }
     size_ -= n;
@@ -210,6 +243,8 @@ class SubscriberQueue {
     std::lock_guard<std::mutex> lock(mu_);
     QueueStats stats;
     stats.capacity = capacity_;
+    stats.max_bytes = max_bytes_;
+    stats.bytes = bytes_;
     stats.enqueued = enqueued_;
     stats.delivered = delivered_;
     stats.dropped = dropped_;
@@ -247,6 +282,13 @@ class SubscriberQueue {
     return true;
   }
 
+  // Slot of the newest queued event; requires size_ > 0.
+  size_t TailLocked() const {
+    size_t tail = head_ + size_ - 1;
+    if (tail >= capacity_) tail -= capacity_;
+    return tail;
+  }
+
   // Signals only a consumer that is actually waiting and whose batch
   // condition may now hold, once per wait: a busy consumer costs the
   // producer nothing, and a waiting one is not woken for every event.
@@ -265,6 +307,7 @@ class SubscriberQueue {
   }
 
   const size_t capacity_;
+  const size_t max_bytes_;
 
   // std::mutex rather than absl::Mutex: Debian's Abseil is not built with
   // TSan, so absl::Mutex's synchronization happens inside uninstrumented
@@ -274,6 +317,8 @@ class SubscriberQueue {
 
   // All below guarded by mu_.
   std::vector<EventPtr> ring_;  // capacity_ slots; empty slots hold nullptr
+  std::vector<size_t> charge_;  // per slot: bytes released when it is popped
+  size_t bytes_ = 0;            // sum of charge_
   size_t head_ = 0;             // index of the oldest event
   size_t size_ = 0;             // events queued
   HubClock::time_point first_available_;  // when size_ last left 0

@@ -3,6 +3,7 @@
 // Requires root (CAP_BPF + CAP_PERFMON); never skips.
 #include "collector/bpf_tracer.h"
 
+#include <bpf/bpf.h>
 #include <linux/capability.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -350,6 +351,47 @@ TEST_F(BpfTracerTest, PidFilterDropsOtherProcesses) {
   Counters c = tracer->ReadCounters();
   EXPECT_EQ(c.filtered, 200u);
   EXPECT_EQ(c.emitted, 100u);
+}
+
+// The thread_phase map costs an LRU update per hit: it is written only when
+// the loader asks for it (the profiler), and then holds the thread's last hook.
+TEST_F(BpfTracerTest, ThreadPhaseOnlyWhenTracked) {
+  for (bool track : {false, true}) {
+    SCOPED_TRACE(track ? "tracked" : "not tracked");
+    BpfTracer::Options options;
+    options.track_thread_phase = track;
+    std::unique_ptr<BpfTracer> tracer = MakeTracer(options);
+    ASSERT_NE(tracer, nullptr);
+    EXPECT_EQ(tracer->tracks_thread_phase(), track);
+    std::unique_ptr<TargetProcess> target = StartTarget(path_);
+    ASSERT_NE(target, nullptr);
+    const uint32_t id = RESDB_TRACE_ID_prepared;
+    ASSERT_EQ(
+        tracer->AttachBinary(path_, target->pid(), {id})->attached_count(), 1);
+    ASSERT_TRUE(target->Fire(id, 50, 0).ok());
+    EXPECT_EQ(Drain(*tracer, 50).size(), 50u);
+
+    const int fd = tracer->thread_phase_map_fd();
+    ASSERT_GE(fd, 0);
+    std::vector<uint32_t> tids;
+    uint32_t key = 0, next = 0;
+    uint32_t* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      tids.push_back(next);
+      key = next;
+      prev = &key;
+    }
+    if (!track) {
+      EXPECT_TRUE(tids.empty()) << tids.size() << " threads recorded";
+      continue;
+    }
+    ASSERT_EQ(tids.size(), 1u);
+    resdb_trace_thread_phase phase{};
+    ASSERT_EQ(bpf_map_lookup_elem(fd, &tids[0], &phase), 0);
+    EXPECT_EQ(phase.hook_id, id);
+    EXPECT_EQ(phase.seq, HookTargetArg(id, 1, 49));  // the last call's seq
+    EXPECT_GT(phase.since_ns, 0u);
+  }
 }
 
 TEST_F(BpfTracerTest, RejectsBadOptions) {

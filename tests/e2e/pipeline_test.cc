@@ -34,7 +34,6 @@ using google::protobuf::FieldDescriptor;
 
 using namespace resdb_trace::e2e;  // NOLINT: test helpers
 
-
 std::vector<int> V1HookIds() {
   std::vector<int> ids;
 #define X(id, name, Name, abi, type, where, seq_arg, aux_arg) \
@@ -174,7 +173,10 @@ TEST_F(PipelineTest, SlowSubscriberLosesOnlyItsOwnEventsAndIsToldExactly) {
   ASSERT_TRUE(c.WaitSubscribers(2));
 
   const std::string base = TmpDir() + "/slow";
-  pid_t pid = Spawn({target_, "2", "40000", "0"}, base + ".out", base + ".err");
+  // 30,000 events: far beyond the slow queue's 1000 slots, and within what
+  // the fast stream's queue may hold if it falls behind during the burst
+  // (16 MiB of decoded events: tens of thousands of these).
+  pid_t pid = Spawn({target_, "2", "15000", "0"}, base + ".out", base + ".err");
   ASSERT_EQ(WaitExit(pid), 0) << ReadFile(base + ".err");
   const long produced = Produced(ReadFile(base + ".out"));
   ASSERT_TRUE(fast.WaitExited(pid));

@@ -55,6 +55,78 @@ TEST(SubscriberQueueTest, FullQueueDropsAndReportsExactCountsOnce) {
   EXPECT_EQ(stats.high_water_mark, 4u);
 }
 
+std::vector<EventPtr> MakeBatch(uint64_t first, size_t n) {
+  std::vector<EventPtr> batch;
+  for (size_t i = 0; i < n; ++i) batch.push_back(Make(first + i));
+  return batch;
+}
+
+// A batch's retained bytes are charged while any of its events is queued; a
+// batch that would pass max_bytes is dropped whole, counted exactly.
+TEST(SubscriberQueueTest, ByteBoundDropsWholeBatchesAndCountsThem) {
+  Queue queue(1000, /*max_bytes=*/250);
+  PublishClock clock;
+  const std::vector<EventPtr> a = MakeBatch(0, 10), b = MakeBatch(10, 10),
+                              c = MakeBatch(20, 10), d = MakeBatch(30, 10);
+  EXPECT_EQ(queue.PushBatch(a.data(), a.size(), nullptr, clock, 100), 10u);
+  EXPECT_EQ(queue.PushBatch(b.data(), b.size(), nullptr, clock, 100), 10u);
+  EXPECT_EQ(queue.Stats().bytes, 200u);
+  // 300 > 250: dropped
+  EXPECT_EQ(queue.PushBatch(c.data(), c.size(), nullptr, clock, 100), 0u);
+  EXPECT_EQ(queue.Stats().dropped, 10u);
+  // unbounded events (no retained bytes) are bound by slots only
+  EXPECT_EQ(queue.Push(Make(99)), true);
+
+  std::vector<EventPtr> out;
+  PopResult r = queue.PopBatch(5, absl::ZeroDuration(), &out);
+  EXPECT_EQ(r.events, 5u);
+  EXPECT_EQ(r.dropped, 10u);
+  EXPECT_EQ(queue.Stats().bytes, 200u);  // a's last event is still queued
+  r = queue.PopBatch(5, absl::ZeroDuration(), &out);
+  EXPECT_EQ(queue.Stats().bytes, 100u);  // a is out
+  EXPECT_EQ(queue.PushBatch(d.data(), d.size(), nullptr, clock, 100), 10u);
+  EXPECT_EQ(queue.Stats().bytes, 200u);
+  r = queue.PopBatch(100, absl::ZeroDuration(), &out);
+  EXPECT_EQ(r.events, 21u);
+  EXPECT_EQ(r.dropped, 0u);
+  EXPECT_EQ(out.front()->seq, 10u);
+  EXPECT_EQ(out[10]->seq, 99u);
+  EXPECT_EQ(out.back()->seq, 39u);
+  const QueueStats st = queue.Stats();
+  EXPECT_EQ(st.bytes, 0u);
+  EXPECT_EQ(st.max_bytes, 250u);
+  EXPECT_EQ(st.enqueued, st.delivered);
+  EXPECT_EQ(st.enqueued + st.dropped, 41u);
+}
+
+TEST(SubscriberQueueTest, ByteBoundAlwaysAdmitsOneBatchIntoAnEmptyQueue) {
+  Queue queue(100, /*max_bytes=*/10);
+  PublishClock clock;
+  const std::vector<EventPtr> big = MakeBatch(0, 3);
+  EXPECT_EQ(queue.PushBatch(big.data(), big.size(), nullptr, clock, 1 << 20),
+            3u);
+  EXPECT_EQ(queue.PushBatch(big.data(), big.size(), nullptr, clock, 1), 0u);
+  std::vector<EventPtr> out;
+  EXPECT_EQ(queue.PopBatch(100, absl::ZeroDuration(), &out).dropped, 3u);
+  EXPECT_EQ(queue.Stats().bytes, 0u);
+}
+
+TEST(SubscriberQueueTest, ByteBoundChargesOnlyBatchesWithQueuedEvents) {
+  // A filter that keeps nothing: nothing queued, nothing charged or dropped.
+  Queue queue(100, /*max_bytes=*/150);
+  PublishClock clock;
+  const Queue::Filter none = [](const Event&) { return false; };
+  const Queue::Filter odd = [](const Event& e) { return e.seq % 2 == 1; };
+  const std::vector<EventPtr> a = MakeBatch(0, 4);
+  EXPECT_EQ(queue.PushBatch(a.data(), a.size(), &none, clock, 100), 0u);
+  EXPECT_EQ(queue.Stats().bytes, 0u);
+  EXPECT_EQ(queue.PushBatch(a.data(), a.size(), &odd, clock, 100), 2u);
+  EXPECT_EQ(queue.Stats().bytes, 100u);
+  // over the bound: only the events the filter keeps count as dropped
+  EXPECT_EQ(queue.PushBatch(a.data(), a.size(), &odd, clock, 100), 0u);
+  EXPECT_EQ(queue.Stats().dropped, 2u);
+}
+
 TEST(SubscriberQueueTest, RingWrapsAroundInFifoOrder) {
   Queue queue(5);
   std::vector<EventPtr> out;
