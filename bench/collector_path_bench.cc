@@ -35,6 +35,7 @@
 #include "collector/collector.h"
 #include "collector/decode/clock.h"
 #include "collector/decode/decoder.h"
+#include "collector/timeline/timeline_builder.h"
 #include "collector/trace_service.h"
 #include "resdb_trace/catalog.h"
 #include "resdb_trace/hooks.h"
@@ -293,6 +294,40 @@ void BM_EncodeBatch(benchmark::State& state) {
       static_cast<double>(bytes.Length()) / events.size();
 }
 BENCHMARK(BM_EncodeBatch);
+
+// The timeline builder's worst case, which the end-to-end driver's rate
+// target produces: every event opens a new seq that never completes, with
+// `range(0)` timelines already open (the default max_open is 50,000), and
+// Advance after every 4096 events as the runner does. Ns per event.
+void BM_TimelineNewSeqPerEvent(benchmark::State& state) {
+  rc::TimelineOptions o;
+  o.max_open = static_cast<size_t>(state.range(0));
+  o.idle_timeout = absl::Hours(1);
+  o.max_age = absl::Hours(1);
+  rc::TimelineBuilder builder(o, [](const v1::TimelineUpdate&) {});
+  v1::Event e;
+  e.set_type(v1::EVENT_TYPE_PREPARE_RECEIVED);
+  e.set_replica_id(2);
+  e.mutable_process()->set_pid(4242);
+  e.mutable_process()->set_tid(4242);
+  auto* m = e.mutable_prepare_received();
+  m->set_sender(1);
+  m->set_proxy_id(100);
+  uint64_t seq = 0;
+  int64_t t = 1'000'000'000;
+  auto add = [&] {
+    ++seq;
+    t += 1000;
+    m->set_seq(seq);
+    e.set_ktime_ns(static_cast<uint64_t>(t));
+    builder.Add(e);
+    if ((seq & 4095) == 0) builder.Advance(t);
+  };
+  for (int64_t i = 0; i < state.range(0); ++i) add();  // fill to max_open
+  for (auto _ : state) add();
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_TimelineNewSeqPerEvent)->Arg(1000)->Arg(50000);
 
 void BM_Serialize(benchmark::State& state) {
   rc::MonotonicToWallClock clock;

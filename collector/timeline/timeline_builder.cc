@@ -1,6 +1,7 @@
 #include "collector/timeline/timeline_builder.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -181,7 +182,53 @@ void TimelineBuilder::AddLocked(const v1::Event& e) {
     }
     default:
       AddStage(e, *s);
+      Reschedule(s->seq);
   }
+}
+
+namespace {
+// a + b for a in [0, kMaxKtime], saturating instead of overflowing (an
+// option may be absl::InfiniteDuration()).
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  if (b <= 0) return a + std::max<int64_t>(b, -a);
+  return b > std::numeric_limits<int64_t>::max() - a
+             ? std::numeric_limits<int64_t>::max()
+             : a + b;
+}
+}  // namespace
+
+int64_t TimelineBuilder::Deadline(const Open& o) const {
+  int64_t d = std::min(
+      SaturatingAdd(o.first_t, absl::ToInt64Nanoseconds(options_.max_age)),
+      SaturatingAdd(o.last_t, absl::ToInt64Nanoseconds(options_.idle_timeout)));
+  if (o.complete_since) {
+    d = std::min(d, SaturatingAdd(*o.complete_since,
+                                  absl::ToInt64Nanoseconds(options_.linger)));
+  }
+  return d;
+}
+
+void TimelineBuilder::Unindex(const Open& o) {
+  if (!o.indexed) return;
+  by_deadline_.erase({o.indexed_deadline, o.seq});
+  by_first_t_.erase({o.indexed_first_t, o.seq});
+}
+
+void TimelineBuilder::Reschedule(uint64_t seq) {
+  auto it = open_.find(seq);
+  if (it == open_.end()) return;
+  Open& o = it->second;
+  const int64_t deadline = Deadline(o);
+  if (o.indexed && o.indexed_deadline == deadline &&
+      o.indexed_first_t == o.first_t) {
+    return;
+  }
+  Unindex(o);
+  o.indexed = true;
+  o.indexed_deadline = deadline;
+  o.indexed_first_t = o.first_t;
+  by_deadline_.insert({deadline, seq});
+  by_first_t_.insert({o.first_t, seq});
 }
 
 bool TimelineBuilder::Reopen(uint64_t seq, int64_t t, uint32_t rid,
@@ -266,12 +313,11 @@ TimelineBuilder::Open& TimelineBuilder::OpenFor(uint64_t seq, int64_t t,
   if (it != open_.end()) return it->second;
   // Make room first: a reopened timeline counts against max_open too.
   while (open_.size() >= options_.max_open && !open_.empty()) {
-    // Evict the oldest open timeline.
-    auto oldest = std::min_element(open_.begin(), open_.end(),
-                                   [](const auto& a, const auto& b) {
-                                     return a.second.first_t < b.second.first_t;
-                                   });
-    Close(oldest->first, v1::TIMELINE_STATE_EVICTED);
+    // Evict the oldest open timeline (every open timeline is indexed: each
+    // was rescheduled after the event that opened it).
+    const uint64_t oldest = by_first_t_.empty() ? open_.begin()->first
+                                                : by_first_t_.begin()->second;
+    Close(oldest, v1::TIMELINE_STATE_EVICTED);
   }
   if (Reopen(seq, t, rid, pid)) {
     Open& o = open_.at(seq);
@@ -582,17 +628,15 @@ void TimelineBuilder::Emit(v1::TimelineUpdate update) {
 void TimelineBuilder::Advance(int64_t now) {
   absl::MutexLock lock(&mu_);
   now = std::clamp<int64_t>(now, 0, kMaxKtime);
-  const int64_t linger = absl::ToInt64Nanoseconds(options_.linger);
-  const int64_t idle = absl::ToInt64Nanoseconds(options_.idle_timeout);
-  const int64_t max_age = absl::ToInt64Nanoseconds(options_.max_age);
-  std::vector<uint64_t> due;
-  for (const auto& [seq, o] : open_) {
-    if ((o.complete_since && now - *o.complete_since >= linger) ||
-        now - o.last_t >= idle || now - o.first_t >= max_age) {
-      due.push_back(seq);
-    }
+  // Due: linger after completion, idle timeout or max age reached. Only the
+  // due timelines are touched (by_deadline_ is ordered by that time).
+  while (!by_deadline_.empty() && by_deadline_.begin()->first <= now) {
+    const uint64_t seq = by_deadline_.begin()->second;
+    by_deadline_.erase(by_deadline_.begin());
+    auto it = open_.find(seq);
+    if (it != open_.end()) it->second.indexed_deadline = -1;  // erased above
+    Close(seq, v1::TIMELINE_STATE_UNSPECIFIED);
   }
-  for (uint64_t seq : due) Close(seq, v1::TIMELINE_STATE_UNSPECIFIED);
 
   const int64_t link_timeout =
       absl::ToInt64Nanoseconds(options_.request_link_timeout);
@@ -623,6 +667,7 @@ void TimelineBuilder::Close(uint64_t seq, v1::TimelineState forced) {
   if (it == open_.end()) return;
   auto tl = std::make_shared<v1::Timeline>(Render(it->second, true, forced));
   const int64_t it_first_t = it->second.first_t;
+  Unindex(it->second);
   open_.erase(it);
   switch (tl->state()) {
     case v1::TIMELINE_STATE_COMPLETE:

@@ -480,6 +480,74 @@ TEST(TimelineBuilderTest, MemoryIsBounded) {
   EXPECT_GT(resp.timelines(0).seq(), resp.timelines(1).seq());
 }
 
+// Each open timeline closes at its own deadline (linger after completion,
+// idle timeout, max age), whichever comes first, and not before.
+TEST(TimelineBuilderTest, AdvanceClosesEachTimelineAtItsOwnDeadline) {
+  TimelineOptions o;
+  o.linger = absl::Seconds(1);
+  o.idle_timeout = absl::Seconds(5);
+  o.max_age = absl::Seconds(20);
+  Fixture fx(o);
+  PbftSim sim;
+  auto partial = [&](uint64_t seq, int64_t t) {
+    SimInstance in = sim.Instance(seq, 0, t, seq, seq);
+    in.events.resize(in.events.size() / 3);
+    return in.events;
+  };
+  // seq 1 completes at about 1 s; seq 2 stops at about 1.5 s; seq 3 keeps
+  // getting events every second from 3 s on and never completes.
+  fx.Feed(sim.Instance(1, 0, kSec, 1, 1).events);
+  fx.Feed(partial(2, kSec + kSec / 2));
+  auto closed = [&] {
+    std::vector<uint64_t> seqs;
+    for (const auto& t : fx.Timelines()) seqs.push_back(t.seq());
+    return seqs;
+  };
+  // Events carry a few ms after their instance's start, so each deadline is
+  // a little after the round second: seq 2 idles out between 6 and 7 s, seq 3
+  // (first event at 3 s, fed until 22 s) reaches max age between 23 and 24 s.
+  for (int64_t t = 3 * kSec; t <= 30 * kSec; t += kSec) {
+    if (t <= 22 * kSec) fx.Feed(partial(3, t));
+    fx.builder.Advance(t);
+    if (t <= 6 * kSec) {
+      EXPECT_EQ(closed(), std::vector<uint64_t>({1})) << t;
+    } else if (t <= 23 * kSec) {
+      EXPECT_EQ(closed(), std::vector<uint64_t>({1, 2})) << t;
+    } else {
+      EXPECT_EQ(closed(), std::vector<uint64_t>({1, 2, 3})) << t;
+    }
+  }
+  const std::vector<v1::Timeline> tls = fx.Timelines();
+  ASSERT_EQ(tls.size(), 3u);
+  EXPECT_EQ(tls[0].state(), v1::TIMELINE_STATE_COMPLETE);
+  EXPECT_NE(tls[1].state(), v1::TIMELINE_STATE_COMPLETE);
+  EXPECT_NE(tls[2].state(), v1::TIMELINE_STATE_COMPLETE);
+  EXPECT_EQ(fx.builder.Stats().open(), 0u);
+}
+
+// Over max_open, the timeline with the earliest first event is evicted,
+// whatever its seq (seqs need not arrive in order).
+TEST(TimelineBuilderTest, EvictionTakesTheEarliestFirstEventNotTheLowestSeq) {
+  TimelineOptions o;
+  o.max_open = 2;
+  Fixture fx(o);
+  PbftSim sim;
+  auto partial = [&](uint64_t seq, int64_t t) {
+    SimInstance in = sim.Instance(seq, 0, t, seq, seq);
+    in.events.resize(in.events.size() / 3);
+    return in.events;
+  };
+  fx.Feed(partial(5, 1 * kSec));
+  fx.Feed(partial(2, 2 * kSec));
+  fx.Feed(partial(9, 3 * kSec));  // evicts seq 5 (first event at 1 s)
+  ASSERT_EQ(fx.Timelines().size(), 1u);
+  EXPECT_EQ(fx.Timelines()[0].seq(), 5u);
+  EXPECT_EQ(fx.Timelines()[0].state(), v1::TIMELINE_STATE_EVICTED);
+  fx.Feed(partial(1, 4 * kSec));  // evicts seq 2
+  ASSERT_EQ(fx.Timelines().size(), 2u);
+  EXPECT_EQ(fx.Timelines()[1].seq(), 2u);
+}
+
 TEST(TimelineBuilderTest, ListFiltersSlowAndIncomplete) {
   Fixture fx;
   PbftSim sim;
