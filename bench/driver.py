@@ -411,7 +411,7 @@ def pipeline(bins, kind, **kw):
         # costs about 2 s of uprobe registration per trial and nothing per hit.
         # --no-timelines: rate_target gives every call a new seq that never
         # completes, the timeline builder's worst case (50,000 open timelines,
-        # each batch scans them all), which is not the tracing path these
+        # one evicted and rendered per event), which is not the tracing path these
         # sections measure; section 3 has a row with timelines on.
         kw.setdefault("extra", ["--no-timelines"])
         return Ours(bins, [bins.rate_target], hooks="prepare_received", **kw)
@@ -825,7 +825,7 @@ def md_resources(s):
         "(8 MiB of pages by default since the perf pass, 16 MiB before; mapped twice for wrap-around, so counted twice) and the mapped binaries and libraries. "
         "The collector runs with `--no-timelines` except in the ³ row: rate_target gives every call a new sequence "
         "number that never completes, the timeline builder's worst case (it keeps up to 50,000 timelines open and "
-        "scans them all after every batch), so that row shows the builder's cost, not the tracing path's, and is "
+        "closes, i.e. renders, one per new seq once full), so that row shows the builder's cost, not the tracing path's, and is "
         "not judged against the targets.",
         "",
         "Where the collector's time goes, stage by stage, single-threaded, with the collector's own code "
