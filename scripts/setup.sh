@@ -16,6 +16,8 @@ PACKAGES=(
   bpftool bpftrace
   # tests: the ResilientDB patch check (git apply), the metrics scrape test
   git prometheus
+  # hardening: libFuzzer runtime (scripts/fuzz.sh), certificates (tests/faults)
+  libclang-rt-dev openssl
 )
 
 if [[ $(id -u) -ne 0 ]]; then
