@@ -80,6 +80,8 @@ docs/timelines.md):
   --f N                fault tolerance f (default: (n-1)/3 of the replicas seen)
   --timeline-retained N  closed timelines kept for queries (default 4096)
   --timeline-idle-ms N   close a timeline idle this long (default 3000)
+  --timeline-queue N     events queued for the timeline builder before it
+                       drops (counted); default 1048576 (~600 MiB at most)
 
 Tuning:
   --ringbuf-mb N       ring buffer size in MiB, a power of two (default 16)
@@ -224,6 +226,8 @@ Flags ParseFlags(int argc, char** argv) {
           static_cast<uint32_t>(ParseUint(arg, need(), 1, 1000));
     } else if (arg == "--timeline-retained") {
       f.timeline.timeline.retained = ParseUint(arg, need(), 1, 1u << 20);
+    } else if (arg == "--timeline-queue") {
+      f.timeline.queue_capacity = ParseUint(arg, need(), 1024, 1u << 20);
     } else if (arg == "--timeline-idle-ms") {
       f.timeline.timeline.idle_timeout =
           absl::Milliseconds(ParseUint(arg, need(), 10, 3'600'000));
@@ -301,6 +305,8 @@ int main(int argc, char** argv) {
 
   rc::TraceServiceOptions sopt;
   sopt.default_queue_capacity = flags.queue_capacity;
+  sopt.max_subscribers =
+      static_cast<uint32_t>(flags.collector.hub.max_subscribers);
   rc::TraceService service(collector->get(), sopt, timelines.get());
   if (jsonl) {
     rc::JsonlWriter* w = jsonl.get();
