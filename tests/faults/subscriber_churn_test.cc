@@ -90,11 +90,19 @@ TEST(SubscriberChurnTest, HundredsOfSubscribersComeAndGoWithoutLeaks) {
   };
 
   int subscribers = 0;
-  for (int r = 0; r < 10; ++r) subscribers += round(r);  // warm-up
+  // Warm-up: gRPC's and malloc's pools grow over the first few hundred
+  // streams (about 20 MiB here), then level off.
+  for (int r = 0; r < 100; ++r) subscribers += round(r);
   ASSERT_TRUE(settle());
   const int fd_start = FdCount(c.pid());
   const long rss_start = RssKib(c.pid());
-  for (int r = 0; r < 40; ++r) subscribers += round(r);
+  for (int r = 0; r < 100; ++r) {
+    subscribers += round(r);
+    if (r % 20 == 19) {
+      std::printf("round %d: RSS %ld KiB, %d fds\n", r, RssKib(c.pid()),
+                  FdCount(c.pid()));
+    }
+  }
   ASSERT_TRUE(settle()) << "streams left behind";
   const int fd_end = FdCount(c.pid());
   const long rss_end = RssKib(c.pid());
@@ -102,9 +110,9 @@ TEST(SubscriberChurnTest, HundredsOfSubscribersComeAndGoWithoutLeaks) {
       "%d subscribers came and went; collector fds %d -> %d, RSS %ld "
       "-> %ld KiB\n",
       subscribers, fd_start, fd_end, rss_start, rss_end);
-  EXPECT_GE(subscribers, 400);
+  EXPECT_GE(subscribers, 1000);
   EXPECT_LE(fd_end, fd_start + 2) << "fd leak";
-  EXPECT_LE(rss_end, rss_start + 16 * 1024) << "RSS grew";
+  EXPECT_LE(rss_end, rss_start + 8 * 1024) << "RSS grew";
 
   // Still serving: a fresh subscriber gets the target's events.
   {
