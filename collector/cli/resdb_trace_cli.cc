@@ -377,6 +377,17 @@ int Stats(const std::string& listen, int argc, char** argv, int i) {
     std::printf("jsonl drops       %llu\n",
                 static_cast<unsigned long long>(stats.jsonl_dropped()));
   }
+  if (stats.has_limits()) {
+    const v1::LimitStats& l = stats.limits();
+    std::printf(
+        "refused           %llu at max subscribers (%u), %llu batching, %llu "
+        "queue capacity, %llu filters\n",
+        static_cast<unsigned long long>(l.subscribers_refused()),
+        l.max_subscribers(),
+        static_cast<unsigned long long>(l.batching_refused()),
+        static_cast<unsigned long long>(l.queue_capacity_refused()),
+        static_cast<unsigned long long>(l.filter_refused()));
+  }
   return 0;
 }
 
