@@ -30,6 +30,8 @@
 #include "collector/timeline/timeline_runner.h"
 #include "collector/tls_credentials.h"
 #include "collector/trace_service.h"
+#include "collector/web/trace_service_backend.h"
+#include "collector/web/web_api.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -67,6 +69,10 @@ Output:
   --metrics-listen ADDR  serve Prometheus metrics at http://ADDR/metrics
                        (HOST:PORT, loopback unless --insecure-listen, or
                        unix:///PATH); off by default; docs/metrics.md
+  --http-listen ADDR   serve the web view (live timelines, per-request
+                       diagrams, view changes, flamegraphs) and its JSON API
+                       at http://ADDR/ (HOST:PORT, loopback unless
+                       --insecure-listen); off by default; docs/web.md
 
 Profiling (ResLens; docs/profiling.md):
   --profile-hz N       sample the CPU of every traced process at N Hz per CPU
@@ -113,6 +119,7 @@ struct Flags {
   uint32_t queue_capacity = 65536;
   bool timelines = true;
   std::string metrics_listen;
+  std::string http_listen;
   uint32_t profile_hz = 0;
   rc::TimelineRunnerOptions timeline;
 };
@@ -219,6 +226,8 @@ Flags ParseFlags(int argc, char** argv) {
       f.profile_hz = 99;
     } else if (arg == "--metrics-listen") {
       f.metrics_listen = need();
+    } else if (arg == "--http-listen") {
+      f.http_listen = need();
     } else if (arg == "--no-timelines") {
       f.timelines = false;
     } else if (arg == "--f") {
@@ -428,6 +437,36 @@ int main(int argc, char** argv) {
                  metrics_http->address().c_str());
   }
 
+  // The web view calls the same TraceService handlers, in-process.
+  std::unique_ptr<rc::http::HttpServer> web_http;
+  if (!flags.http_listen.empty()) {
+    rc::http::HttpServer::Options hopt;
+    hopt.address = flags.http_listen;
+    hopt.allow_non_loopback = flags.insecure_listen;
+    auto h = rc::http::HttpServer::Create(hopt);
+    if (!h.ok()) {
+      Die(absl::StrFormat(
+          "--http-listen %s: %s%s", flags.http_listen, h.status().message(),
+          h.status().code() == absl::StatusCode::kPermissionDenied
+              ? " (add --insecure-listen to serve the web view beyond "
+                "loopback)"
+              : ""));
+    }
+    web_http = std::move(*h);
+    rc::web::WebOptions wopt;
+    wopt.loopback_hosts_only = !flags.insecure_listen;
+    auto api = std::make_shared<const rc::web::WebApi>(
+        rc::web::TraceServiceBackend(&service, timelines.get()), wopt);
+    if (absl::Status s = rc::web::RegisterWebRoutes(*web_http, api); !s.ok()) {
+      Die("web: " + std::string(s.message()));
+    }
+    if (absl::Status s = web_http->Start(); !s.ok()) {
+      Die("web: " + std::string(s.message()));
+    }
+    std::fprintf(stderr, "resdb-trace-collector: web view on http://%s/\n",
+                 web_http->address().c_str());
+  }
+
   struct sigaction sa = {};
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
@@ -448,6 +487,7 @@ int main(int argc, char** argv) {
                strsignal(g_signal.load()));
   // Detach and drain first, so streams end with every event the kernel
   // produced; then give clients a moment to read their last batch.
+  if (web_http) web_http->Stop();
   (*collector)->Stop();
   if (jsonl) jsonl->Join();
   if (timelines) timelines->Stop();

@@ -47,11 +47,13 @@ trap cleanup EXIT
 
 "$bin/collector/resdb-trace-collector" --binary "$bin/demo/replica" \
   --binary "$bin/demo/client" --listen "$sock" --ready-file "$work/ready" \
-  --timeline-idle-ms 2000 --profile 2>"$work/collector.err" &
+  --timeline-idle-ms 2000 --profile --http-listen 127.0.0.1:8088 \
+  2>"$work/collector.err" &
 collector_pid=$!
 for _ in $(seq 1 300); do [[ -f $work/ready ]] && break; sleep 0.1; done
 [[ -f $work/ready ]] || { cat "$work/collector.err" >&2; echo "demo: the collector did not start" >&2; exit 1; }
 grep -E "hooks attached" "$work/collector.err" || true
+echo "== web view: http://127.0.0.1:8088/ (live timelines, per-request diagrams, view changes, flamegraphs; while the demo runs, or after it with --keep)"
 
 fault=()
 if [[ $FAULT == 1 ]]; then
@@ -85,6 +87,7 @@ seq=$(( COUNT / 4 ))
 echo
 echo "== one request through PBFT on every replica: resdb-trace timeline $seq"
 "${cli[@]}" timeline "$seq" || true
+echo "(in the browser: http://127.0.0.1:8088/timeline/$seq)"
 echo
 echo "== view changes: resdb-trace viewchanges"
 "${cli[@]}" viewchanges
@@ -105,5 +108,6 @@ echo "== collector counters: resdb-trace stats"
 if [[ $KEEP == 1 ]]; then
   echo
   echo "collector still running (pid $collector_pid): ${cli[*]} timeline SEQ | top | watch"
+  echo "web view: http://127.0.0.1:8088/ — this request: http://127.0.0.1:8088/timeline/$seq, view changes: http://127.0.0.1:8088/viewchanges, profile: http://127.0.0.1:8088/profile"
 fi
 exit "$cluster_rc"

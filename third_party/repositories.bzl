@@ -11,6 +11,7 @@ _SYSTEM_REPOS = [
     "com_google_googletest",
     "com_github_google_benchmark",
     "com_github_fmtlib_fmt",
+    "com_github_nlohmann_json",
     "com_github_libbpf_libbpf",
     "org_sourceware_elfutils",
     "zlib",

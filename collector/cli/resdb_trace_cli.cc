@@ -8,6 +8,7 @@
 //   resdb-trace timelines [--slow MS] [--incomplete] [--limit N] [--json]
 //   resdb-trace viewchanges [--json]
 //   resdb-trace top [--seconds S] [--interval-ms N]
+//   resdb-trace mcp [--http [ADDR] | --stdio] ...   (collector/mcp/)
 #include <signal.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "collector/mcp/mcp_command.h"
 #include "collector/profile/profile_data.h"
 #include "collector/render/timeline_text.h"
 #include "collector/tls_credentials.h"
@@ -74,6 +76,10 @@ Usage:
       history; --phase cuts by PBFT phase (prepare, commit, pre_prepare,
       execute, or hook names); FILE by extension: .pb.gz (pprof), .svg
       (flamegraph), .md (summary), .folded
+  resdb-trace mcp [--http [ADDR] | --stdio] [--cluster PORT[,n=N]] ...
+      Model Context Protocol server for agents (tools: commit_key_value,
+      get_key_value, trace_request, trace_profile, ...); see
+      `resdb-trace mcp --help` and docs/mcp.md
 
 Common:
   --listen ADDR   collector address (default unix:///run/resdb-trace/collector.sock)
@@ -836,6 +842,10 @@ int main(int argc, char** argv) {
   if (command == "top") return Top(listen, rest.size(), rest.data(), 1);
   if (command == "profile") {
     return Profile(listen, rest.size(), rest.data(), 1);
+  }
+  if (command == "mcp") {
+    return resdb_trace::collector::mcp::RunMcpCommand(listen, rest.size(),
+                                                      rest.data(), 1);
   }
   std::fputs(kUsage, stderr);
   return 2;

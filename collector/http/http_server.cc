@@ -388,7 +388,8 @@ absl::Status HttpServer::Handle(std::string method, std::string pattern,
 }
 
 absl::Status HttpServer::HandleStream(std::string pattern,
-                                      StreamHandler handler) {
+                                      StreamHandler handler,
+                                      StreamPrecheck precheck) {
   if (handler == nullptr) {
     return absl::InvalidArgumentError("http route: null stream handler");
   }
@@ -396,6 +397,7 @@ absl::Status HttpServer::HandleStream(std::string pattern,
   r.method = "GET";
   r.pattern = std::move(pattern);
   r.stream_handler = std::move(handler);
+  r.stream_precheck = std::move(precheck);
   return AddRoute(std::move(r));
 }
 
@@ -695,6 +697,18 @@ void HttpServer::Dispatch(int fd, const Request& request) {
   }
   const bool head_only = request.method == "HEAD" && route->method != "HEAD";
 
+  if (route->stream_handler != nullptr && route->stream_precheck != nullptr) {
+    std::optional<Response> answer;
+    try {
+      answer = route->stream_precheck(request);
+    } catch (...) {
+      answer = Response::Text(500, "handler failed\n");
+    }
+    if (answer.has_value()) {
+      SendResponse(fd, *answer, head_only);
+      return;
+    }
+  }
   if (route->stream_handler != nullptr) {
     active_streams_.fetch_add(1);
     std::string head = absl::StrCat(

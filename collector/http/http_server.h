@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -103,6 +104,9 @@ class HttpServer {
 
   using Handler = std::function<Response(const Request&)>;
   using StreamHandler = std::function<void(const Request&, StreamWriter&)>;
+  // Runs before a stream starts: a Response (e.g. 400 for a bad query
+  // parameter) is sent instead of the stream; nullopt starts the stream.
+  using StreamPrecheck = std::function<std::optional<Response>(const Request&)>;
 
   // Binds and listens (connections queue until Start). INVALID_ARGUMENT for a
   // malformed address or option, PERMISSION_DENIED for a non-loopback address
@@ -127,8 +131,11 @@ class HttpServer {
   // Routes GET `pattern` to a Server-Sent Events stream: the server sends the
   // 200 text/event-stream head, then calls `handler`, which sends events
   // until it returns or StreamWriter::Send returns false. The stream holds
-  // its connection (and counts against max_connections) until then.
-  absl::Status HandleStream(std::string pattern, StreamHandler handler);
+  // its connection (and counts against max_connections) until then. An
+  // optional `precheck` may answer the request with an ordinary response
+  // instead (before any byte of the stream is sent).
+  absl::Status HandleStream(std::string pattern, StreamHandler handler,
+                            StreamPrecheck precheck = nullptr);
 
   // Starts accepting. FAILED_PRECONDITION if already started or stopped.
   absl::Status Start();
@@ -149,6 +156,7 @@ class HttpServer {
     std::string pattern;
     Handler handler;  // exactly one of these is set
     StreamHandler stream_handler;
+    StreamPrecheck stream_precheck;  // optional, streams only
   };
   struct Lingering {
     int fd;

@@ -471,6 +471,38 @@ TEST(HttpServer, EventStreamWaitClosedWakesOnDisconnect) {
   EXPECT_LT(SecondsSince(start), 5.0);
 }
 
+// A stream's precheck answers bad requests with an ordinary response, before
+// any byte of the stream; requests it lets through become streams.
+TEST(HttpServer, EventStreamPrecheckCanRejectBeforeTheStream) {
+  auto server = MakeServer();
+  ASSERT_NE(server, nullptr);
+  std::atomic<int> streams{0};
+  ASSERT_TRUE(server
+                  ->HandleStream(
+                      "/checked",
+                      [&](const Request&, StreamWriter& w) {
+                        streams.fetch_add(1);
+                        w.Send("ok", "1");
+                      },
+                      [](const Request& r) -> std::optional<Response> {
+                        if (r.Query("bad").has_value()) {
+                          return Response::Text(400, "bad parameter\n");
+                        }
+                        return std::nullopt;
+                      })
+                  .ok());
+  ASSERT_TRUE(server->Start().ok());
+  ClientResponse bad = Get(*server, "/checked?bad=1");
+  EXPECT_EQ(bad.status, 400) << bad.raw;
+  EXPECT_EQ(bad.body, "bad parameter\n");
+  EXPECT_EQ(streams.load(), 0);
+  ClientResponse good = Get(*server, "/checked");
+  EXPECT_EQ(good.status, 200) << good.raw;
+  EXPECT_EQ(good.Header("content-type"), "text/event-stream; charset=utf-8");
+  EXPECT_NE(good.body.find("event: ok\ndata: 1\n\n"), std::string::npos);
+  EXPECT_EQ(streams.load(), 1);
+}
+
 TEST(HttpServer, StreamWriterWaitClosedTimesOutWhileConnected) {
   auto server = MakeServer();
   ASSERT_NE(server, nullptr);
