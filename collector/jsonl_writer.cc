@@ -60,8 +60,10 @@ void JsonlWriter::Run() {
     PopResult r = sub_.PopBatch(4096, absl::Milliseconds(5), &events,
                                 absl::Milliseconds(200));
     if (failed_.load()) {
+      // Keep draining (the queue stays bounded) and count what is lost.
+      dropped_.fetch_add(r.dropped + events.size());
       if (r.closed) break;
-      continue;  // keep draining so the hub never blocks on us
+      continue;
     }
     std::string chunk;
     if (r.dropped > 0) {
@@ -84,6 +86,7 @@ void JsonlWriter::Run() {
                      "JSON output stopped, gRPC keeps serving\n",
                      path_.c_str(), std::strerror(errno));
         failed_.store(true);
+        dropped_.fetch_add(events.size());
       } else {
         written_.fetch_add(events.size());
       }

@@ -1,6 +1,7 @@
 #include "collector/listen_address.h"
 
 #include <arpa/inet.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +27,23 @@ bool IsLoopbackHost(const std::string& host) {
   in_addr addr;
   return inet_pton(AF_INET, host.c_str(), &addr) == 1 &&
          (ntohl(addr.s_addr) >> 24) == 127;
+}
+
+// The gid of --socket-group NAME (or a numeric gid).
+absl::StatusOr<gid_t> GroupId(const std::string& name) {
+  struct group grp;
+  struct group* found = nullptr;
+  char buf[16384];
+  if (getgrnam_r(name.c_str(), &grp, buf, sizeof(buf), &found) == 0 &&
+      found != nullptr) {
+    return found->gr_gid;
+  }
+  uint32_t gid = 0;
+  if (absl::SimpleAtoi(name, &gid)) return static_cast<gid_t>(gid);
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "--socket-group %s: no such group (see /etc/group; create it with "
+      "groupadd %s)",
+      name, name));
 }
 
 }  // namespace
@@ -63,8 +81,10 @@ absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& spec,
   a.loopback = IsLoopbackHost(host);
   if (!a.loopback && !insecure) {
     return absl::PermissionDeniedError(absl::StrFormat(
-        "--listen %s: %s is not a loopback address; the event stream is "
-        "unauthenticated, so pass --insecure-listen to expose it anyway",
+        "--listen %s: %s is not a loopback address; give --tls-cert FILE "
+        "--tls-key FILE (and --tls-client-ca FILE for client certificates), "
+        "or pass --insecure-listen to expose the event stream unencrypted "
+        "and unauthenticated",
         spec, host));
   }
   a.grpc_target = spec;
@@ -73,6 +93,12 @@ absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& spec,
 
 absl::Status PrepareListenAddress(const ListenAddress& a) {
   if (a.unix_path.empty()) return absl::OkStatus();
+  gid_t gid = static_cast<gid_t>(-1);
+  if (!a.socket_group.empty()) {
+    absl::StatusOr<gid_t> g = GroupId(a.socket_group);
+    if (!g.ok()) return g.status();
+    gid = *g;
+  }
   std::filesystem::path dir = std::filesystem::path(a.unix_path).parent_path();
   std::error_code ec;
   if (!std::filesystem::exists(dir, ec)) {
@@ -83,6 +109,12 @@ absl::Status PrepareListenAddress(const ListenAddress& a) {
                           a.unix_path, dir.string(), ec.message()));
     }
     chmod(dir.c_str(), 0750);
+    // Members of the group must be able to reach the socket inside.
+    if (gid != static_cast<gid_t>(-1) && chown(dir.c_str(), -1, gid) != 0) {
+      return absl::PermissionDeniedError(
+          absl::StrFormat("--socket-group %s: chgrp %s: %s", a.socket_group,
+                          dir.string(), std::strerror(errno)));
+    }
   }
   struct stat st;
   if (lstat(a.unix_path.c_str(), &st) == 0) {
@@ -100,6 +132,15 @@ absl::Status FinishListenAddress(const ListenAddress& a) {
   if (chmod(a.unix_path.c_str(), 0660) != 0) {
     return absl::InternalError(absl::StrFormat("chmod 0660 %s: %s", a.unix_path,
                                                std::strerror(errno)));
+  }
+  if (!a.socket_group.empty()) {
+    absl::StatusOr<gid_t> gid = GroupId(a.socket_group);
+    if (!gid.ok()) return gid.status();
+    if (chown(a.unix_path.c_str(), -1, *gid) != 0) {
+      return absl::PermissionDeniedError(
+          absl::StrFormat("--socket-group %s: chgrp %s: %s", a.socket_group,
+                          a.unix_path, std::strerror(errno)));
+    }
   }
   return absl::OkStatus();
 }

@@ -28,6 +28,7 @@
 #include "collector/metrics/metrics_endpoint.h"
 #include "collector/profile/profiler.h"
 #include "collector/timeline/timeline_runner.h"
+#include "collector/tls_credentials.h"
 #include "collector/trace_service.h"
 #include "collector/web/trace_service_backend.h"
 #include "collector/web/web_api.h"
@@ -55,8 +56,14 @@ Targets (at least one):
 Output:
   --listen ADDR        gRPC address: unix:///PATH (default
                        unix:///run/resdb-trace/collector.sock) or HOST:PORT;
-                       a non-loopback HOST needs --insecure-listen
+                       a non-loopback HOST needs TLS or --insecure-listen
   --insecure-listen    allow a non-loopback TCP listen without TLS
+  --tls-cert FILE      serve gRPC over TLS with this PEM certificate chain
+  --tls-key FILE       ... and this PEM private key
+  --tls-client-ca FILE mutual TLS: require a client certificate signed by
+                       a CA in this PEM bundle (resdb-trace --tls-cert/--tls-key)
+  --socket-group NAME  group of the Unix socket (0660) and of its directory
+                       when the collector creates it (default: its own)
   --jsonl FILE|-       also write every event as one JSON line
   --ready-file PATH    write "ready" to PATH once serving (for scripts)
   --metrics-listen ADDR  serve Prometheus metrics at http://ADDR/metrics
@@ -79,6 +86,8 @@ docs/timelines.md):
   --f N                fault tolerance f (default: (n-1)/3 of the replicas seen)
   --timeline-retained N  closed timelines kept for queries (default 4096)
   --timeline-idle-ms N   close a timeline idle this long (default 3000)
+  --timeline-queue N     events queued for the timeline builder before it
+                       drops (counted); default 1048576 (~600 MiB at most)
 
 Tuning:
   --ringbuf-mb N       ring buffer size in MiB, a power of two (default 8)
@@ -103,6 +112,8 @@ struct Flags {
   rc::CollectorOptions collector;
   std::string listen = "unix:///run/resdb-trace/collector.sock";
   bool insecure_listen = false;
+  rc::ServerTlsFiles tls;
+  std::string socket_group;
   std::string jsonl;
   std::string ready_file;
   uint32_t queue_capacity = 65536;
@@ -181,6 +192,14 @@ Flags ParseFlags(int argc, char** argv) {
       f.listen = need();
     } else if (arg == "--insecure-listen") {
       f.insecure_listen = true;
+    } else if (arg == "--tls-cert") {
+      f.tls.cert = need();
+    } else if (arg == "--tls-key") {
+      f.tls.key = need();
+    } else if (arg == "--tls-client-ca") {
+      f.tls.client_ca = need();
+    } else if (arg == "--socket-group") {
+      f.socket_group = need();
     } else if (arg == "--jsonl") {
       f.jsonl = need();
     } else if (arg == "--ready-file") {
@@ -216,6 +235,8 @@ Flags ParseFlags(int argc, char** argv) {
           static_cast<uint32_t>(ParseUint(arg, need(), 1, 1000));
     } else if (arg == "--timeline-retained") {
       f.timeline.timeline.retained = ParseUint(arg, need(), 1, 1u << 20);
+    } else if (arg == "--timeline-queue") {
+      f.timeline.queue_capacity = ParseUint(arg, need(), 1024, 1u << 20);
     } else if (arg == "--timeline-idle-ms") {
       f.timeline.timeline.idle_timeout =
           absl::Milliseconds(ParseUint(arg, need(), 10, 3'600'000));
@@ -258,9 +279,13 @@ void ReportAttach(const rc::AttachReport& r) {
 int main(int argc, char** argv) {
   Flags flags = ParseFlags(argc, argv);
 
-  absl::StatusOr<rc::ListenAddress> listen =
-      rc::ParseListenAddress(flags.listen, flags.insecure_listen);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      rc::MakeServerCredentials(flags.tls);
+  if (!credentials.ok()) Die(std::string(credentials.status().message()));
+  absl::StatusOr<rc::ListenAddress> listen = rc::ParseListenAddress(
+      flags.listen, flags.insecure_listen || flags.tls.enabled());
   if (!listen.ok()) Die(std::string(listen.status().message()));
+  listen->socket_group = flags.socket_group;
   if (absl::Status s = rc::PrepareListenAddress(*listen); !s.ok()) {
     Die(std::string(s.message()));
   }
@@ -292,6 +317,8 @@ int main(int argc, char** argv) {
 
   rc::TraceServiceOptions sopt;
   sopt.default_queue_capacity = flags.queue_capacity;
+  sopt.max_subscribers =
+      static_cast<uint32_t>(flags.collector.hub.max_subscribers);
   rc::TraceService service(collector->get(), sopt, timelines.get());
   if (jsonl) {
     rc::JsonlWriter* w = jsonl.get();
@@ -300,15 +327,20 @@ int main(int argc, char** argv) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen->grpc_target,
-                           grpc::InsecureServerCredentials());
+  builder.AddListeningPort(listen->grpc_target, *credentials);
   builder.RegisterService(&service);
+  // The Unix socket is born 0660 (no window before FinishListenAddress).
+  const mode_t old_umask = umask(0117);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  umask(old_umask);
   if (server == nullptr) {
     Die(absl::StrFormat(
         "--listen %s: cannot listen there (address in use, bad address, or "
-        "no permission on the socket directory)",
-        flags.listen));
+        "no permission on the socket directory)%s",
+        flags.listen,
+        flags.tls.enabled() ? ", or the --tls-cert/--tls-key pair is not a "
+                              "valid certificate and its matching key"
+                            : ""));
   }
   if (absl::Status s = rc::FinishListenAddress(*listen); !s.ok()) {
     Die(std::string(s.message()));

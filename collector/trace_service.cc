@@ -42,7 +42,13 @@ grpc::Status ToGrpc(const absl::Status& s) {
 
 TraceService::TraceService(Collector* collector, TraceServiceOptions options,
                            TimelineRunner* timelines)
-    : collector_(collector), options_(options), timelines_(timelines) {
+    : collector_(collector),
+      options_(options),
+      timelines_(timelines),
+      limits_(SubscribeLimits{options.max_subscribers, options.max_events_limit,
+                              options.max_delay_limit_ms,
+                              options.max_queue_capacity,
+                              options.filter_limits}) {
   // Subscribe writes pre-encoded EventBatch bytes (EncodeEventBatch) instead
   // of building an EventBatch, which would deep-copy every shared event per
   // subscriber. Same RPC on the wire; the handler is the one gRPC generates
@@ -210,7 +216,12 @@ grpc::Status TraceService::WatchTimelines(
   };
   absl::StatusOr<UpdateHub::Subscription> sub =
       timelines_->updates().Subscribe(std::move(sopt));
-  if (!sub.ok()) return ToGrpc(sub.status());
+  if (!sub.ok()) {
+    if (absl::IsResourceExhausted(sub.status())) {
+      limits_.Count(LimitCounters::Refusal::kSubscribers);
+    }
+    return ToGrpc(sub.status());
+  }
   std::vector<std::shared_ptr<const v1::TimelineUpdate>> out;
   while (!context->IsCancelled()) {
     PopResult r =
@@ -250,29 +261,13 @@ grpc::Status TraceService::SubscribeStream(
     grpc::ServerContext* context, const v1::SubscribeRequest* request,
     const std::function<bool(grpc::ByteBuffer*)>& write) {
   const v1::Batching& b = request->batching();
-  if (b.max_events() > options_.max_events_limit) {
-    return grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrFormat("batching.max_events %u exceeds the limit %u",
-                        b.max_events(), options_.max_events_limit));
-  }
-  if (b.max_delay_ms() > options_.max_delay_limit_ms) {
-    return grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrFormat("batching.max_delay_ms %u exceeds the limit %u",
-                        b.max_delay_ms(), options_.max_delay_limit_ms));
-  }
-  if (request->queue_capacity() > options_.max_queue_capacity) {
-    return grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrFormat("queue_capacity %u exceeds the limit %u",
-                        request->queue_capacity(),
-                        options_.max_queue_capacity));
+  if (absl::Status s = limits_.CheckSubscribe(*request); !s.ok()) {
+    return ToGrpc(s);
   }
   absl::StatusOr<EventFilter> filter =
       EventFilter::Create(*request, options_.filter_limits);
   if (!filter.ok()) {
-    rejected_.fetch_add(1);
+    limits_.Count(LimitCounters::Refusal::kFilter);
     return ToGrpc(filter.status());
   }
   const size_t max_events =
@@ -291,7 +286,9 @@ grpc::Status TraceService::SubscribeStream(
   absl::StatusOr<EventHubT::Subscription> sub =
       collector_->hub().Subscribe(std::move(sopt));
   if (!sub.ok()) {
-    rejected_.fetch_add(1);
+    if (absl::IsResourceExhausted(sub.status())) {
+      limits_.Count(LimitCounters::Refusal::kSubscribers);
+    }
     return ToGrpc(sub.status());
   }
 
@@ -366,6 +363,7 @@ grpc::Status TraceService::GetStats(grpc::ServerContext*,
     *response->mutable_timelines() = timelines_->builder().Stats();
   }
   if (jsonl_dropped_) response->set_jsonl_dropped(jsonl_dropped_());
+  *response->mutable_limits() = limits_.ToProto();
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [id, live] : live_) {
     QueueStats q = live->subscription->Stats();

@@ -15,6 +15,7 @@
 
 #include "collector/collector.h"
 #include "collector/event_filter.h"
+#include "collector/limits.h"
 #include "collector/profile/profiler.h"
 #include "collector/timeline/timeline_runner.h"
 #include "grpcpp/grpcpp.h"
@@ -34,6 +35,8 @@ struct TraceServiceOptions {
   uint32_t default_max_delay_ms = 2;
   uint32_t max_delay_limit_ms = 60'000;
   FilterLimits filter_limits;
+  // Reported in Stats.limits; the hub enforces it (EventHubOptions).
+  uint32_t max_subscribers = 64;
 };
 
 // The wire form of an EventBatch holding `head`'s events (a LossNotice)
@@ -114,7 +117,7 @@ class TraceService final : public v1::TraceService::Service {
   std::atomic<bool> shutting_down_{false};
   std::mutex mu_;
   std::map<uint64_t, Live*> live_;  // guarded by mu_
-  std::atomic<uint64_t> rejected_{0};
+  LimitCounters limits_;            // requests refused, by limit
 };
 
 }  // namespace resdb_trace::collector

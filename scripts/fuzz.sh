@@ -3,7 +3,8 @@
 # and UBSan on) and runs each for SECONDS (default 30), one after the other,
 # starting from a temporary copy of its checked-in corpus and regressions
 # (the checked-in files never change). Fails if any target crashes, leaks,
-# times out or trips a sanitizer; prints one summary line per target.
+# times out or trips a sanitizer; prints one summary line per target and
+# ends with one line `N passed, N failed` (one count per target).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     e.g. scripts/fuzz.sh 600 decoder_fuzz
 #
@@ -24,6 +25,7 @@ fi
 
 if ! compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" >/dev/null; then
   echo "fuzz: libFuzzer is missing: apt-get install clang libclang-rt-dev" >&2
+  echo "0 passed, 1 failed"
   exit 1
 fi
 
@@ -35,6 +37,7 @@ if ((${#targets[@]} == 0)); then
 fi
 if ((${#targets[@]} == 0)); then
   echo "fuzz: no fuzz targets found in //tests/fuzz" >&2
+  echo "0 passed, 1 failed"
   exit 1
 fi
 
@@ -44,6 +47,7 @@ if ! bazel build "${RESDB_TRACE_BAZEL_FLAGS[@]}" --config=fuzz --jobs=2 \
   "${targets[@]/#///tests/fuzz:}" >"$work/build.log" 2>&1; then
   grep -v "Cannot export local symbol" "$work/build.log" | tail -40
   echo "fuzz: build failed"
+  echo "0 passed, 1 failed"
   exit 1
 fi
 
@@ -93,7 +97,9 @@ printf '%-24s %7s %12s %9s %6s %6s  %s\n' target time execs "exec/s" cov corpus 
 printf '%s\n' "${summary[@]}"
 if ((failed > 0)); then
   echo "fuzz: $failed of ${#targets[@]} targets failed; inputs and logs in $work"
+  echo "$((${#targets[@]} - failed)) passed, $failed failed"
   exit 1
 fi
 rm -rf "$work"
 echo "fuzz: ${#targets[@]} targets, no crash"
+echo "${#targets[@]} passed, 0 failed"

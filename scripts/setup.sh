@@ -18,6 +18,8 @@ PACKAGES=(
   # tests: the ResilientDB patch check (git apply), the metrics scrape test,
   # the web view in a real browser (tests/e2e:web_test, headless)
   git prometheus chromium
+  # hardening: libFuzzer runtime (scripts/fuzz.sh), certificates (tests/faults)
+  libclang-rt-dev openssl
 )
 
 if [[ $(id -u) -ne 0 ]]; then

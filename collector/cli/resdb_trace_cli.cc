@@ -2,7 +2,7 @@
 //
 //   resdb-trace watch [--types prepare_received,committed] [--replicas 1,2]
 //                     [--pids N,..] [--seq MIN:MAX] [--json] [--count N]
-//                     [--seconds S] [--listen ADDR]
+//                     [--seconds S] [--retry] [--listen ADDR]
 //   resdb-trace stats [--json] [--listen ADDR]
 //   resdb-trace timeline SEQ | --request PROXY:LOCAL_ID [--json] [--width N]
 //   resdb-trace timelines [--slow MS] [--incomplete] [--limit N] [--json]
@@ -33,6 +33,7 @@
 #include "collector/mcp/mcp_command.h"
 #include "collector/profile/profile_data.h"
 #include "collector/render/timeline_text.h"
+#include "collector/tls_credentials.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
@@ -47,8 +48,10 @@ using google::protobuf::FieldDescriptor;
 constexpr char kUsage[] = R"(resdb-trace: client of resdb-trace-collector.
 
 Usage:
-  resdb-trace watch [filters] [--json] [--count N] [--seconds S]
-      print events live, one line each (--json: protobuf JSON per line)
+  resdb-trace watch [filters] [--json] [--count N] [--seconds S] [--retry]
+      print events live, one line each (--json: protobuf JSON per line);
+      --retry: when the collector goes away (restart), reconnect with
+      back-off (100 ms .. 2 s) instead of exiting; the gap is noted on stderr
       filters: --types T1,T2   event types, e.g. prepare_received,committed
                --replicas 1,2  replica ids
                --pids N,M      process ids
@@ -80,11 +83,29 @@ Usage:
 
 Common:
   --listen ADDR   collector address (default unix:///run/resdb-trace/collector.sock)
+  --tls-ca FILE   connect with TLS; verify the collector against this PEM CA
+  --tls-cert FILE --tls-key FILE
+                  client certificate and key (collector with --tls-client-ca)
 )";
 
 [[noreturn]] void Die(const std::string& msg, int code = 2) {
   std::fprintf(stderr, "resdb-trace: %s\n", msg.c_str());
   std::exit(code);
+}
+
+resdb_trace::collector::ClientTlsFiles g_tls;  // --tls-ca/--tls-cert/--tls-key
+
+// A channel with the --tls-* credentials that reconnects quickly after the
+// collector restarts (gRPC's default back-off grows to 2 minutes).
+std::shared_ptr<grpc::Channel> Channel(const std::string& target) {
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
+      resdb_trace::collector::MakeChannelCredentials(g_tls);
+  if (!creds.ok()) Die(std::string(creds.status().message()));
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  return grpc::CreateCustomChannel(target, *creds, args);
 }
 
 std::string Target(const std::string& listen) {
@@ -180,6 +201,7 @@ int Watch(const std::string& listen, int argc, char** argv, int i) {
     return f;
   };
   bool json = false;
+  bool retry = false;
   long count = -1;
   double seconds = -1;
   for (; i < argc; ++i) {
@@ -210,6 +232,8 @@ int Watch(const std::string& listen, int argc, char** argv, int i) {
       }
     } else if (a == "--json") {
       json = true;
+    } else if (a == "--retry") {
+      retry = true;
     } else if (a == "--count") {
       if (!absl::SimpleAtoi(need(), &count)) Die("--count: bad number");
     } else if (a == "--seconds") {
@@ -226,43 +250,65 @@ int Watch(const std::string& listen, int argc, char** argv, int i) {
       Die("watch: unknown flag " + a + "\n" + kUsage);
     }
   }
-  auto channel =
-      grpc::CreateChannel(Target(listen), grpc::InsecureChannelCredentials());
-  auto stub = v1::TraceService::NewStub(channel);
-  grpc::ClientContext ctx;
-  if (seconds > 0) {
-    ctx.set_deadline(
-        std::chrono::system_clock::now() +
-        std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
-  }
-  auto reader = stub->Subscribe(&ctx, req);
+  auto stub = v1::TraceService::NewStub(Channel(Target(listen)));
+  const auto deadline =
+      seconds > 0
+          ? std::chrono::system_clock::now() +
+                std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000))
+          : std::chrono::system_clock::time_point::max();
   v1::EventBatch batch;
   long printed = 0;
   google::protobuf::util::JsonPrintOptions jopt;
   jopt.preserve_proto_field_names = true;
-  while (reader->Read(&batch)) {
-    for (const v1::Event& e : batch.events()) {
-      if (json) {
-        std::string s;
-        (void)google::protobuf::util::MessageToJsonString(e, &s, jopt);
-        std::printf("%s\n", s.c_str());
-      } else {
-        std::printf("%s\n", Describe(e).c_str());
+  auto backoff = std::chrono::milliseconds(100);
+  while (true) {
+    grpc::ClientContext ctx;
+    if (seconds > 0) ctx.set_deadline(deadline);
+    auto reader = stub->Subscribe(&ctx, req);
+    bool got_any = false;
+    while (reader->Read(&batch)) {
+      got_any = true;
+      for (const v1::Event& e : batch.events()) {
+        if (json) {
+          std::string s;
+          (void)google::protobuf::util::MessageToJsonString(e, &s, jopt);
+          std::printf("%s\n", s.c_str());
+        } else {
+          std::printf("%s\n", Describe(e).c_str());
+        }
+        if (e.event_case() != v1::Event::kLossNotice && ++printed == count) {
+          std::fflush(stdout);
+          ctx.TryCancel();
+          reader->Finish();
+          return 0;
+        }
       }
-      if (e.event_case() != v1::Event::kLossNotice && ++printed == count) {
-        std::fflush(stdout);
-        ctx.TryCancel();
-        reader->Finish();
-        return 0;
-      }
+      std::fflush(stdout);
     }
-    std::fflush(stdout);
+    grpc::Status s = reader->Finish();
+    if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) return 0;
+    // The collector ending the stream (shutdown) or being unreachable is
+    // worth a retry; a rejected request (bad filter, limits) is not.
+    const bool transient = s.ok() ||
+                           s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                           s.error_code() == grpc::StatusCode::CANCELLED;
+    if (!retry || !transient) {
+      if (!s.ok()) {
+        Die(absl::StrFormat("watch %s: %s", listen, s.error_message()), 1);
+      }
+      return 0;
+    }
+    if (got_any) backoff = std::chrono::milliseconds(100);
+    std::fprintf(stderr,
+                 "resdb-trace: watch %s: stream ended (%s); reconnecting in "
+                 "%lld ms (events published meanwhile are not seen)\n",
+                 listen.c_str(),
+                 s.ok() ? "collector closed it" : s.error_message().c_str(),
+                 static_cast<long long>(backoff.count()));
+    std::this_thread::sleep_for(backoff);
+    if (std::chrono::system_clock::now() >= deadline) return 0;
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
   }
-  grpc::Status s = reader->Finish();
-  if (!s.ok() && s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
-    Die(absl::StrFormat("watch %s: %s", listen, s.error_message()), 1);
-  }
-  return 0;
 }
 
 int Stats(const std::string& listen, int argc, char** argv, int i) {
@@ -274,8 +320,7 @@ int Stats(const std::string& listen, int argc, char** argv, int i) {
       Die(absl::StrCat("stats: unknown flag ", argv[i]));
     }
   }
-  auto channel =
-      grpc::CreateChannel(Target(listen), grpc::InsecureChannelCredentials());
+  auto channel = Channel(Target(listen));
   auto stub = v1::TraceService::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -338,12 +383,22 @@ int Stats(const std::string& listen, int argc, char** argv, int i) {
     std::printf("jsonl drops       %llu\n",
                 static_cast<unsigned long long>(stats.jsonl_dropped()));
   }
+  if (stats.has_limits()) {
+    const v1::LimitStats& l = stats.limits();
+    std::printf(
+        "refused           %llu at max subscribers (%u), %llu batching, %llu "
+        "queue capacity, %llu filters\n",
+        static_cast<unsigned long long>(l.subscribers_refused()),
+        l.max_subscribers(),
+        static_cast<unsigned long long>(l.batching_refused()),
+        static_cast<unsigned long long>(l.queue_capacity_refused()),
+        static_cast<unsigned long long>(l.filter_refused()));
+  }
   return 0;
 }
 
 std::unique_ptr<v1::TraceService::Stub> Connect(const std::string& listen) {
-  return v1::TraceService::NewStub(
-      grpc::CreateChannel(Target(listen), grpc::InsecureChannelCredentials()));
+  return v1::TraceService::NewStub(Channel(Target(listen)));
 }
 
 std::string Json(const google::protobuf::Message& m, bool pretty = true) {
@@ -719,6 +774,26 @@ int Profile(const std::string& listen, int argc, char** argv, int i) {
   return 0;
 }
 
+// --tls-ca/--tls-cert/--tls-key FILE (or =FILE) at argv[*i]; advances *i.
+bool TlsFlag(int argc, char** argv, int* i) {
+  const std::string a = argv[*i];
+  for (auto [flag, field] :
+       {std::pair{"--tls-ca", &g_tls.ca}, std::pair{"--tls-cert", &g_tls.cert},
+        std::pair{"--tls-key", &g_tls.key}}) {
+    const std::string f = flag;
+    if (a == f) {
+      if (*i + 1 >= argc) Die(f + " needs a file");
+      *field = argv[++*i];
+      return true;
+    }
+    if (a.rfind(f + "=", 0) == 0) {
+      *field = a.substr(f.size() + 1);
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -732,6 +807,7 @@ int main(int argc, char** argv) {
       listen = argv[++i];
     } else if (a.rfind("--listen=", 0) == 0) {
       listen = a.substr(9);
+    } else if (TlsFlag(argc, argv, &i)) {
     } else if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
       return 0;
@@ -749,6 +825,7 @@ int main(int argc, char** argv) {
       listen = argv[++j];
     } else if (a.rfind("--listen=", 0) == 0) {
       listen = a.substr(9);
+    } else if (TlsFlag(argc, argv, &j)) {
     } else {
       rest.push_back(argv[j]);
     }
