@@ -2,9 +2,11 @@
 # The sanitizer suites (as root, after scripts/setup.sh):
 #   ASan+UBSan (--config=asan-ubsan) over every test that needs no BPF:
 #     //tests/collector/... //tests/proto/... //tests/hooks/... //tests/fuzz/...
+#     and the web API and MCP unit tests
 #     (the fuzz replay tests run every corpus and crash-regression input)
 #   TSan (--config=tsan) over the concurrent parts: the event hub and the
-#     timeline builder / runner (//tests/collector/hub/... and timeline/...).
+#     timeline builder / runner (//tests/collector/hub/... and timeline/...),
+#     the web API and the MCP server and HTTP transport.
 # With --with-bpf, ASan+UBSan also runs //tests/bpf/... and //tests/e2e/...
 # (real eBPF: root, exclusive). Ends with one line `N passed, N failed`,
 # counted like scripts/test.sh counts (scripts/count_tests.py).
@@ -15,8 +17,10 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 source scripts/bazel_flags.sh
 
-asan_targets=(//tests/collector/... //tests/proto/... //tests/hooks/... //tests/fuzz/...)
-tsan_targets=(//tests/collector/hub/... //tests/collector/timeline/...)
+asan_targets=(//tests/collector/... //tests/proto/... //tests/hooks/... //tests/fuzz/...
+  //tests/web:web_api_test //tests/mcp:mcp_server_test //tests/mcp:http_transport_test //tests/mcp:kv_client_test)
+tsan_targets=(//tests/collector/hub/... //tests/collector/timeline/...
+  //tests/web:web_api_test //tests/mcp:mcp_server_test //tests/mcp:http_transport_test)
 for arg in "$@"; do
   case $arg in
     --with-bpf) asan_targets+=(//tests/bpf/... //tests/e2e/...) ;;
