@@ -629,14 +629,15 @@ void TimelineBuilder::Advance(int64_t now) {
   absl::MutexLock lock(&mu_);
   now = std::clamp<int64_t>(now, 0, kMaxKtime);
   // Due: linger after completion, idle timeout or max age reached. Only the
-  // due timelines are touched (by_deadline_ is ordered by that time).
-  while (!by_deadline_.empty() && by_deadline_.begin()->first <= now) {
-    const uint64_t seq = by_deadline_.begin()->second;
-    by_deadline_.erase(by_deadline_.begin());
-    auto it = open_.find(seq);
-    if (it != open_.end()) it->second.indexed_deadline = -1;  // erased above
-    Close(seq, v1::TIMELINE_STATE_UNSPECIFIED);
+  // due timelines are touched (by_deadline_ is ordered by that time); they
+  // close in seq order, as a walk over open_ would close them.
+  std::vector<uint64_t> due;
+  for (auto d = by_deadline_.begin();
+       d != by_deadline_.end() && d->first <= now; ++d) {
+    due.push_back(d->second);
   }
+  std::sort(due.begin(), due.end());
+  for (uint64_t seq : due) Close(seq, v1::TIMELINE_STATE_UNSPECIFIED);
 
   const int64_t link_timeout =
       absl::ToInt64Nanoseconds(options_.request_link_timeout);
