@@ -843,7 +843,17 @@ int main(int argc, char** argv) {
   if (command == "profile") {
     return Profile(listen, rest.size(), rest.data(), 1);
   }
+  // The mcp command takes the --tls-* flags the loop above consumed.
+  std::vector<std::string> tls_args;
   if (command == "mcp") {
+    for (const auto& [flag, value] : {std::pair{"--tls-ca", &g_tls.ca},
+                                      std::pair{"--tls-cert", &g_tls.cert},
+                                      std::pair{"--tls-key", &g_tls.key}}) {
+      if (value->empty()) continue;
+      tls_args.push_back(flag);
+      tls_args.push_back(*value);
+    }
+    for (std::string& a : tls_args) rest.push_back(a.data());
     return resdb_trace::collector::mcp::RunMcpCommand(listen, rest.size(),
                                                       rest.data(), 1);
   }

@@ -49,6 +49,8 @@ Backends:
   --client-id N        proxy id of the key-value client (default 1000+pid)
   --kv-timeout-ms N    give up a key-value request after N ms (default 10000)
   --web-url URL        base of the web links (default http://127.0.0.1:8088)
+  --tls-ca FILE [--tls-cert FILE --tls-key FILE]
+                       TLS (mTLS) to a collector started with --tls-cert
 
 Tools: commit_key_value, get_key_value, trace_request, trace_profile,
 list_slow_requests, view_changes, collector_stats.
@@ -151,6 +153,11 @@ int RunMcpCommand(const std::string& collector, int argc, char** argv,
         return Fail("--kv-timeout-ms: expected 100..600000");
       }
       tools.cluster.deadline_ms = ms;
+    } else if (a == "--tls-ca" || a == "--tls-cert" || a == "--tls-key") {
+      std::string* f = a == "--tls-ca"     ? &tools.tls.ca
+                       : a == "--tls-cert" ? &tools.tls.cert
+                                           : &tools.tls.key;
+      if (!need(f)) return Fail(a + " needs FILE");
     } else if (a == "--web-url") {
       if (!need(&tools.web_url) ||
           !(absl::StartsWith(tools.web_url, "http://") ||
@@ -165,6 +172,11 @@ int RunMcpCommand(const std::string& collector, int argc, char** argv,
     }
   }
   if (stdio && http) return Fail("give --stdio or --http, not both");
+  if (absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
+          MakeChannelCredentials(tools.tls);
+      !creds.ok()) {
+    return Fail(std::string(creds.status().message()));
+  }
   if (!stdio && absl::StartsWith(address, ":")) {
     address = "127.0.0.1" + address;
   }

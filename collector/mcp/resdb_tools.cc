@@ -36,7 +36,8 @@ class Backend {
       : options_(o),
         web_url_(absl::StripSuffix(o.web_url, "/")),
         stub_(v1::TraceService::NewStub(grpc::CreateChannel(
-            GrpcTarget(o.collector), grpc::InsecureChannelCredentials()))),
+            GrpcTarget(o.collector), MakeChannelCredentials(o.tls).value_or(
+                                         grpc::InsecureChannelCredentials())))),
         kv_(o.cluster) {}
 
   const ResdbToolsOptions& options() const { return options_; }

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "collector/mcp/mcp_server.h"
+#include "collector/tls_credentials.h"
 #include "demo/kv_client.h"
 
 namespace resdb_trace::collector::mcp {
@@ -21,6 +22,9 @@ struct ResdbToolsOptions {
   std::string web_url = "http://127.0.0.1:8088";
   // The demo cluster the key-value tools write to.
   demo::KvClientOptions cluster;
+  // TLS to the collector (the CLI's --tls-ca/--tls-cert/--tls-key); empty =
+  // plaintext (Unix socket or loopback).
+  ClientTlsFiles tls;
   // Deadline of each collector call, on top of any sampling time.
   int rpc_timeout_s = 10;
 };
