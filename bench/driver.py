@@ -1216,15 +1216,17 @@ def md_profile_overhead(s):
         return fmt_s([f(r) for r in runs], digits)
 
     lines = [
-        "| mode | traced processes + collector + subscriber, % of capacity | collector % | whole machine % ¹ | profile BPF program % | samples/s | hook programs % | achieved req/s | client p50 ms | client p99 ms | events delivered / lost |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| mode | traced processes + collector + subscriber, % of capacity | collector % | whole machine % ¹ | profile BPF program % | samples/s | µs/sample | hook programs % | ns/hook hit | achieved req/s | client p50 ms | client p99 ms | events delivered / lost |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, runs in (("attached, no profiling", att), ("attached + `--profile-hz 99`", pro)):
         bad = "" if all(r["ok"] for r in runs) else " (**a run failed**)"
         lines.append(
             f"| {name}{bad} | {col(runs, lambda r: pct(r, 'procs_cpu_s'))} | {col(runs, lambda r: pct(r, 'collector_cpu_s'))} | "
             f"{col(runs, lambda r: pct(r, 'machine_cpu_s'))} | {col(runs, lambda r: pct_ns(r, 'profile_bpf_ns'), 2)} | "
-            f"{col(runs, lambda r: r['profile_bpf_runs'] / r['window_s'])} | {col(runs, lambda r: pct_ns(r, 'hook_bpf_ns'), 2)} | "
+            f"{col(runs, lambda r: r['profile_bpf_runs'] / r['window_s'])} | "
+            f"{col(runs, lambda r: r['profile_bpf_ns'] / r['profile_bpf_runs'] / 1e3) if runs[0]['profile_bpf_runs'] else '–'} | "
+            f"{col(runs, lambda r: pct_ns(r, 'hook_bpf_ns'), 2)} | {col(runs, lambda r: ratio(r['hook_bpf_ns'], r['hook_bpf_runs']))} | "
             f"{col(runs, lambda r: r['throughput'])} | {col(runs, lambda r: r['p50_ms'])} | {col(runs, lambda r: r['p99_ms'])} | "
             f"{sum(r['delivered'] for r in runs)} / {sum(r['dropped'] for r in runs)} |"
         )

@@ -10,7 +10,8 @@
 # 2 lossless throughput (ours, bare libbpf reader, the seed's bpftrace
 # pipeline), 3 collector CPU per event and RSS, 4 hook -> subscriber latency
 # and batching, 5 detached cost, 6 the demo cluster (off, attached, and
-# attached + 99 Hz profiling when the collector has a --profile flag).
+# attached + 99 Hz profiling when the collector has a --profile flag);
+# 6b (only when asked for: --sections 6b) the CPU cost of 99 Hz profiling.
 # Needs root (BPF) and bpftrace (scripts/setup.sh installs it). Builds with
 # -c opt first. bench/driver.py does the measuring; bench/RESULTS.md explains
 # a run.
@@ -25,7 +26,7 @@ while (($#)); do
     --no-build) build=0; shift ;;
     --quick) driver_args+=(--quick --reps 1); shift ;;
     --reps|--sections|--out) driver_args+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run_all.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
