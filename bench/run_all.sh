@@ -26,7 +26,7 @@ while (($#)); do
     --no-build) build=0; shift ;;
     --quick) driver_args+=(--quick --reps 1); shift ;;
     --reps|--sections|--out) driver_args+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "run_all.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
