@@ -1030,6 +1030,241 @@ def md_demo(s):
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------ section 6b
+#
+# What 99 Hz profiling costs in CPU, on the demo cluster at a fixed request
+# rate well below saturation (section 6 measures saturated throughput, where
+# the ratio says little about CPU). Every run has the collector attached; the
+# two modes differ only in --profile-hz 99 and alternate run by run.
+
+PROFILE_PROG = "resdb_profile"  # bpf/profile.bpf.c: resdb_profile_sample (name cut to 15 chars)
+
+
+def children_of(ppid):
+    """{pid: comm} of the live children of ppid."""
+    out = {}
+    for e in os.listdir("/proc"):
+        if not e.isdigit():
+            continue
+        try:
+            with open(f"/proc/{e}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        comm = st[st.find("(") + 1 : st.rfind(")")]
+        if int(st[st.rfind(")") + 2 :].split()[1]) == ppid:
+            out[int(e)] = comm
+    return out
+
+
+def machine_busy_seconds():
+    """user + nice + system + irq + softirq + steal of all CPUs (guest time is
+    already inside user)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / CLK_TCK
+
+
+def bpf_prog_stats(pid):
+    """{prog_id: (run_time_ns, run_cnt)} of the BPF programs pid holds open,
+    from /proc/pid/fdinfo (the kernel counts only while
+    kernel.bpf_stats_enabled is 1)."""
+    out = {}
+    try:
+        fds = os.listdir(f"/proc/{pid}/fdinfo")
+    except OSError:
+        return out
+    for fd in fds:
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                kv = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        if "prog_id" in kv and "run_time_ns" in kv:
+            out[int(kv["prog_id"])] = (int(kv["run_time_ns"]), int(kv["run_cnt"]))
+    return out
+
+
+def bpf_prog_names(ids):
+    names = {}
+    for i in ids:
+        try:
+            r = subprocess.run(["bpftool", "prog", "show", "id", str(i), "-j"], capture_output=True, text=True, timeout=10)
+            names[i] = json.loads(r.stdout).get("name", "?")
+        except (OSError, subprocess.TimeoutExpired, ValueError):
+            names[i] = "?"
+    return names
+
+
+def overhead_snapshot(pids):
+    cpu = {}
+    for role, pid in pids.items():
+        c = cpu_seconds(pid)
+        if c is None:
+            raise RuntimeError(f"{role} (pid {pid}) exited before the end of the measuring window")
+        cpu[role] = c
+    return {"t": time.monotonic(), "machine": machine_busy_seconds(), "cpu": cpu, "bpf": bpf_prog_stats(pids["collector"])}
+
+
+def overhead_run(bins, profile, rate, count, warmup_s, tail_s):
+    d = tempfile.mkdtemp(prefix="resdb_trace_bench_prof_")
+    tracer = Ours(bins, [bins.replica, bins.client], extra=["--profile-hz", "99"] if profile else [], lifecycle_expected=10)
+    cluster_p = None
+    try:
+        tracer.start(d)
+        cluster = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "demo", "cluster.sh")
+        cluster_p = spawn(
+            ["bash", cluster, "--rate", str(rate), "--count", str(count), "--concurrency", "16", "--json", "--bin_dir", os.path.dirname(bins.replica), "--out", f"{d}/cluster"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        # the replicas start first, the client last: wait for the client
+        deadline = time.monotonic() + 30
+        while True:
+            kids = children_of(cluster_p.pid)
+            if "client" in kids.values() and list(kids.values()).count("replica") == 4:
+                break
+            if time.monotonic() > deadline or cluster_p.poll() is not None:
+                raise RuntimeError("demo cluster did not start its replicas and client")
+            time.sleep(0.02)
+        t_client = time.monotonic()
+        pids = {"collector": tracer.collector.pid, "subscriber": tracer.sub.pid}
+        for pid, comm in kids.items():
+            pids[f"{comm}_{pid}"] = pid
+        time.sleep(warmup_s)
+        a = overhead_snapshot(pids)
+        # the client issues count/rate seconds of requests; stop measuring
+        # tail_s before it ends
+        time.sleep(max(1.0, t_client + count / rate - tail_s - time.monotonic()))
+        b = overhead_snapshot(pids)
+        names = bpf_prog_names(set(a["bpf"]) & set(b["bpf"]))  # while the collector holds them
+        rc = cluster_p.wait(120)
+        client = last_json_line(read(f"{d}/cluster/client.out"))
+        tracer.drain(float("inf"))
+        t = tracer.stop()
+        window = b["t"] - a["t"]
+        procs = {r: b["cpu"][r] - a["cpu"][r] for r in pids}
+        prof = [i for i, n in names.items() if n.startswith(PROFILE_PROG)]
+        hooks = [i for i, n in names.items() if not n.startswith(PROFILE_PROG)]
+        r = {
+            "ok": rc == 0 and t["ok"] and client["completed"] == count,
+            "window_s": window,
+            "cpus": os.cpu_count(),
+            "machine_cpu_s": b["machine"] - a["machine"],
+            "procs_cpu_s": sum(procs.values()),
+            "collector_cpu_s": procs["collector"],
+            "subscriber_cpu_s": procs["subscriber"],
+            "replicas_cpu_s": sum(v for k, v in procs.items() if k.startswith("replica_")),
+            "client_cpu_s": sum(v for k, v in procs.items() if k.startswith("client_")),
+            "profile_bpf_ns": sum(b["bpf"][i][0] - a["bpf"][i][0] for i in prof),
+            "profile_bpf_runs": sum(b["bpf"][i][1] - a["bpf"][i][1] for i in prof),
+            "hook_bpf_ns": sum(b["bpf"][i][0] - a["bpf"][i][0] for i in hooks),
+            "hook_bpf_runs": sum(b["bpf"][i][1] - a["bpf"][i][1] for i in hooks),
+            "profile_progs": [names[i] for i in prof],
+            "throughput": client["throughput"],
+            "p50_ms": client["p50_ms"],
+            "p99_ms": client["p99_ms"],
+            "delivered": t["delivered"],
+            "dropped": t["dropped"],
+        }
+        if profile and not prof:
+            raise RuntimeError(f"no {PROFILE_PROG}* BPF program among the collector's programs {sorted(names.values())}")
+        log(f"  6b {'profiling' if profile else 'attached '}: " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}))
+        return r
+    finally:
+        if cluster_p and cluster_p.poll() is None:
+            stop(cluster_p)
+        if tracer.collector.poll() is None:
+            stop(tracer.collector)
+        if getattr(tracer, "sub", None) and tracer.sub.poll() is None:
+            stop(tracer.sub)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def section_profile_overhead(bins, args):
+    rate = 500
+    seconds = 8 if args.quick else 20
+    count = rate * seconds
+    warmup_s, tail_s = (2.0, 1.0) if args.quick else (3.0, 2.0)
+    reps = max(args.reps, 1)
+    with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+        stats_before = f.read().strip()
+    res = {"attached": [], "profiling": []}
+    try:
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write("1")
+        for rep in range(reps):
+            for mode in ("attached", "profiling"):
+                log(f"section 6b: {mode}, run {rep + 1}")
+                res[mode].append(overhead_run(bins, mode == "profiling", rate, count, warmup_s, tail_s))
+    finally:
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write(stats_before)
+    return {"res": res, "rate": rate, "count": count, "warmup_s": warmup_s, "tail_s": tail_s}
+
+
+def md_profile_overhead(s):
+    att, pro = s["res"]["attached"], s["res"]["profiling"]
+
+    def pct(r, key):  # share of the machine's CPU capacity over the window, %
+        return 100.0 * r[key] / (r["cpus"] * r["window_s"])
+
+    def pct_ns(r, key):
+        return 100.0 * r[key] / 1e9 / (r["cpus"] * r["window_s"])
+
+    def col(runs, f, digits=3):
+        return fmt_s([f(r) for r in runs], digits)
+
+    lines = [
+        "| mode | traced processes + collector + subscriber, % of capacity | collector % | whole machine % ¹ | profile BPF program % | samples/s | µs/sample | hook programs % | ns/hook hit | achieved req/s | client p50 ms | client p99 ms | events delivered / lost |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, runs in (("attached, no profiling", att), ("attached + `--profile-hz 99`", pro)):
+        bad = "" if all(r["ok"] for r in runs) else " (**a run failed**)"
+        lines.append(
+            f"| {name}{bad} | {col(runs, lambda r: pct(r, 'procs_cpu_s'))} | {col(runs, lambda r: pct(r, 'collector_cpu_s'))} | "
+            f"{col(runs, lambda r: pct(r, 'machine_cpu_s'))} | {col(runs, lambda r: pct_ns(r, 'profile_bpf_ns'), 2)} | "
+            f"{col(runs, lambda r: r['profile_bpf_runs'] / r['window_s'])} | "
+            f"{col(runs, lambda r: r['profile_bpf_ns'] / r['profile_bpf_runs'] / 1e3) if runs[0]['profile_bpf_runs'] else '–'} | "
+            f"{col(runs, lambda r: pct_ns(r, 'hook_bpf_ns'), 2)} | {col(runs, lambda r: ratio(r['hook_bpf_ns'], r['hook_bpf_runs']))} | "
+            f"{col(runs, lambda r: r['throughput'])} | {col(runs, lambda r: r['p50_ms'])} | {col(runs, lambda r: r['p99_ms'])} | "
+            f"{sum(r['delivered'] for r in runs)} / {sum(r['dropped'] for r in runs)} |"
+        )
+    pairs = list(zip(att, pro))
+    d_procs = [pct(p, "procs_cpu_s") - pct(a, "procs_cpu_s") for a, p in pairs]
+    d_coll = [pct(p, "collector_cpu_s") - pct(a, "collector_cpu_s") for a, p in pairs]
+    d_mach = [pct(p, "machine_cpu_s") - pct(a, "machine_cpu_s") for a, p in pairs]
+    bpf = [pct_ns(p, "profile_bpf_ns") for p in pro]
+    d_hook = [pct_ns(p, "hook_bpf_ns") - pct_ns(a, "hook_bpf_ns") for a, p in pairs]
+    direct = [pct_ns(p, "profile_bpf_ns") + d_hook[i] + d_coll[i] for i, (a, p) in enumerate(pairs)]
+    m, lo, hi = summary(d_procs)
+    # a difference of two large, noisy sums: a verdict only when the whole range is on one side
+    verdict = "≤ 1 %: " + ("yes" if hi <= 1.0 else "**no**" if lo > 1.0 else "not resolved (the runs' spread straddles it)")
+    lines += [
+        "",
+        "| profiling cost, % of the machine's CPU capacity (run pairs, profiling − no profiling) | median (min–max) | target |",
+        "|---|---:|---|",
+        f"| traced processes + collector + subscriber | {fmt_s(d_procs, 2)} | {verdict} |",
+        f"| of which the collector | {fmt_s(d_coll, 2)} | |",
+        f"| profile BPF program's own run time (absolute) | {fmt_s(bpf, 2)} | |",
+        f"| hook programs' extra run time (thread-phase map updates) | {fmt_s(d_hook, 2)} | |",
+        f"| direct cost: profile BPF program + hooks' extra + collector's extra | {fmt_s(direct, 2)} | ≤ 1 % (median): {'yes' if med(direct) <= 1.0 else '**no**'} |",
+        f"| whole machine ¹ | {fmt_s(d_mach, 2)} | |",
+        "",
+        f"Command: `demo/cluster.sh --rate {s['rate']} --count {s['count']} --concurrency 16 --json` (4 replicas + client on 127.0.0.1) "
+        "with `resdb-trace-collector --binary replica --binary client` and one subscriber attached in every run, with and without "
+        f"`--profile-hz 99`, interleaved run by run; kernel.bpf_stats_enabled=1 during the section. CPU is measured over the "
+        f"steady part of each run ({s['warmup_s']:g} s after the client starts to {s['tail_s']:g} s before its last request) as "
+        "utime+stime of the 4 replicas, the client, the collector and the subscriber (/proc/PID/stat), as % of the machine's "
+        "capacity (CPUs × seconds); the BPF figures are run_time_ns / run_cnt of the collector's programs (/proc/PID/fdinfo, "
+        "named with bpftool). The profile program runs in the perf interrupt on every CPU whichever task is running, so its "
+        "time is charged to whatever was interrupted (often another process or idle), not necessarily to the processes summed here.",
+        "",
+        "¹ /proc/stat busy time of all CPUs; includes whatever else runs on the machine, so on a shared host it is noise-bound.",
+    ]
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -1098,6 +1333,10 @@ def cmd_all(args):
     if "6" in sections:
         results[6] = section_demo(bins, args)
         md += ["#### 6. Demo cluster", "", md_demo(results[6]), ""]
+        emit()
+    if "6b" in sections:
+        results["6b"] = section_profile_overhead(bins, args)
+        md += ["#### 6b. Profiling overhead at 99 Hz (demo cluster at a fixed rate)", "", md_profile_overhead(results["6b"]), ""]
         emit()
     def plain(o):
         if isinstance(o, dict):

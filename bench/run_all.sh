@@ -10,7 +10,8 @@
 # 2 lossless throughput (ours, bare libbpf reader, the seed's bpftrace
 # pipeline), 3 collector CPU per event and RSS, 4 hook -> subscriber latency
 # and batching, 5 detached cost, 6 the demo cluster (off, attached, and
-# attached + 99 Hz profiling when the collector has a --profile flag).
+# attached + 99 Hz profiling when the collector has a --profile flag);
+# 6b (only when asked for: --sections 6b) the CPU cost of 99 Hz profiling.
 # Needs root (BPF) and bpftrace (scripts/setup.sh installs it). Builds with
 # -c opt first. bench/driver.py does the measuring; bench/RESULTS.md explains
 # a run.
