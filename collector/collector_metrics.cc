@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "collector/process_stats.h"
 #include "collector/status_macros.h"
 
 namespace resdb_trace::collector {
@@ -81,6 +82,25 @@ absl::Status CollectorMetrics::Init(Collector* c, TimelineRunner* timelines) {
           }
         }
         return out;
+      }));
+  // The collector's own footprint (Stats.process); process_* follow the
+  // Prometheus client conventions.
+  RETURN_IF_ERROR(r.AddCallbackGauge(
+      "process_resident_memory_bytes", "The collector's resident set size.",
+      [] { return static_cast<double>(ReadProcessStats().rss_bytes()); }));
+  RETURN_IF_ERROR(r.AddCallbackGauge(
+      "process_open_fds", "The collector's open file descriptors.",
+      [] { return static_cast<double>(ReadProcessStats().open_fds()); }));
+  RETURN_IF_ERROR(r.AddCallbackGauge(
+      "resdb_trace_heap_in_use_bytes",
+      "Bytes in the collector's live heap allocations (a leak grows this).",
+      [] {
+        return static_cast<double>(ReadProcessStats().heap_in_use_bytes());
+      }));
+  RETURN_IF_ERROR(r.AddCallbackGauge(
+      "resdb_trace_heap_free_bytes",
+      "Free heap the collector's allocator keeps for reuse.", [] {
+        return static_cast<double>(ReadProcessStats().heap_free_bytes());
       }));
   if (timelines == nullptr) return absl::OkStatus();
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "collector/process_stats.h"
 #include "collector/profile/profile_rpc.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -364,6 +365,7 @@ grpc::Status TraceService::GetStats(grpc::ServerContext*,
   }
   if (jsonl_dropped_) response->set_jsonl_dropped(jsonl_dropped_());
   *response->mutable_limits() = limits_.ToProto();
+  *response->mutable_process() = ReadProcessStats();
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [id, live] : live_) {
     QueueStats q = live->subscription->Stats();

@@ -9,10 +9,12 @@ subscribers read everything, for --seconds. Checks, each counted:
   rss:    the collector's peak RSS over the second half of the run is
           within 10 % + 32 MiB of its peak over the first half (after
           warm-up): the bounded queues fill early, a leak keeps growing;
+  heap:   the same for the collector's live heap (Stats.process, sampled
+          every 10 s), which allocator retention does not inflate;
   fds:    the collector's open fds at the end equal those after warm-up (+2);
   rate:   the offered load reached at least half of --rate.
 
-Prints start/end RSS and fds, the achieved rate, and one line
+Prints start/end RSS, live heap and fds, the achieved rate, and one line
 `N passed, N failed`.
 """
 import argparse
@@ -26,6 +28,11 @@ import tempfile
 import time
 
 TRACED = 5  # 4 replicas + rate_target: each one ProcessStarted + ProcessExited
+
+
+def heap_kib(st):
+    """Stats.process.heap_in_use_bytes from `resdb-trace stats --json`."""
+    return int(st.get("process", {}).get("heap_in_use_bytes", 0)) // 1024
 
 
 def rss_kib(pid):
@@ -120,22 +127,34 @@ def main():
         rss_max = rss0
         half = warm + (a.seconds - warm) / 2
         peak1 = peak2 = rss0
-        print(f"soak: warm-up {warm} s: collector RSS {rss0} KiB, {fd0} fds")
+        heap0 = heap_kib(s0)
+        hpeak1 = hpeak2 = heap0
+        last_heap_t = time.time()
+        print(f"soak: warm-up {warm} s: collector RSS {rss0} KiB, heap in use {heap0} KiB, "
+              f"{fd0} fds")
         while time.time() - t0 < a.seconds - 1:
             time.sleep(min(1, max(0.1, a.seconds - 1 - (time.time() - t0))))
             r = rss_kib(collector.pid)
             rss_max = max(rss_max, r)
+            h = None
+            if time.time() - last_heap_t >= 10:  # GetStats: a CLI process each time
+                last_heap_t = time.time()
+                h = heap_kib(stats(f"{b}/collector/cli/resdb-trace", listen))
             if time.time() - t0 < half:
                 peak1 = max(peak1, r)
+                hpeak1 = max(hpeak1, h or 0)
             else:
                 peak2 = max(peak2, r)
+                hpeak2 = max(hpeak2, h or 0)
             if collector.poll() is not None:
                 print("soak: collector died:", open(f"{d}/collector.err").read()[-2000:])
                 return 2
         s1 = stats(f"{b}/collector/cli/resdb-trace", listen)
         rss1, fd1, te = rss_kib(collector.pid), fds(collector.pid), time.time()
-        print(f"soak: end: collector RSS {rss1} KiB, {fd1} fds; peak RSS "
-              f"{peak1} KiB in the first half, {peak2} KiB in the second")
+        heap1 = heap_kib(s1)
+        print(f"soak: end: collector RSS {rss1} KiB, heap in use {heap1} KiB, {fd1} fds; "
+              f"peak RSS {peak1} KiB in the first half, {peak2} KiB in the second; "
+              f"peak heap in use {hpeak1} / {hpeak2} KiB")
         produced_window = (int(s1.get("records_read", 0)) + int(s1.get("ringbuf_drops_total", 0))
                            - int(s0.get("records_read", 0)) - int(s0.get("ringbuf_drops_total", 0)))
         # From GetStats during the run; can lag under sustained overload
@@ -182,6 +201,10 @@ def main():
                   f"{r.get('malformed', 0)} = {got:,}; produced + lifecycle = {want:,}")
             checks.append((f"exact (subscriber {i})", got == want and r.get("status") == "OK"))
         checks.append(("rss flat", peak2 <= peak1 * 1.10 + 32 * 1024))
+        # Live heap: the timeline builder's bounded windows (30 s request
+        # links, 65 536 seqs of safety checks) fill over the first minutes,
+        # so a short soak allows the same slack as RSS.
+        checks.append(("heap flat", hpeak2 <= hpeak1 * 1.10 + 32 * 1024))
         checks.append(("fds flat", fd1 <= fd0 + 2))
         checks.append(("rate reached", achieved >= a.rate / 2))
         for name, ok in checks:
@@ -190,6 +213,8 @@ def main():
                           "produced": produced, "ringbuf_drops": drops,
                           "rss_start_kib": rss0, "rss_end_kib": rss1, "rss_max_kib": rss_max,
                           "rss_peak_first_half_kib": peak1, "rss_peak_second_half_kib": peak2,
+                          "heap_start_kib": heap0, "heap_end_kib": heap1,
+                          "heap_peak_first_half_kib": hpeak1, "heap_peak_second_half_kib": hpeak2,
                           "fds_start": fd0, "fds_end": fd1}))
         passed = sum(ok for _, ok in checks)
         print(f"{passed} passed, {len(checks) - passed} failed")

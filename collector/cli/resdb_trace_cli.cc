@@ -394,6 +394,16 @@ int Stats(const std::string& listen, int argc, char** argv, int i) {
         static_cast<unsigned long long>(l.queue_capacity_refused()),
         static_cast<unsigned long long>(l.filter_refused()));
   }
+  if (stats.has_process()) {
+    const v1::ProcessStats& p = stats.process();
+    std::printf(
+        "collector process RSS %.1f MiB, heap in use %.1f MiB (free %.1f "
+        "MiB), %u fds, %u threads\n",
+        static_cast<double>(p.rss_bytes()) / (1 << 20),
+        static_cast<double>(p.heap_in_use_bytes()) / (1 << 20),
+        static_cast<double>(p.heap_free_bytes()) / (1 << 20), p.open_fds(),
+        p.threads());
+  }
   return 0;
 }
 
