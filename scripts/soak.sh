@@ -2,7 +2,7 @@
 # Soak: the traced demo cluster + a rate_target process at ~100 k events/s
 # through the collector to two gRPC subscribers for SECONDS (default 600);
 # checks that every produced event is delivered or counted as dropped, and
-# that the collector's RSS and open fds stay flat (scripts/soak.py). CI runs
+# that the collector's RSS, live heap and open fds stay flat (scripts/soak.py). CI runs
 # `scripts/soak.sh --seconds 60`. As root, after scripts/setup.sh. Ends with
 # one line `N passed, N failed`.
 #

@@ -4,6 +4,7 @@
 #include <limits>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -168,16 +169,19 @@ void TimelineBuilder::AddLocked(const v1::Event& e) {
     case v1::EVENT_TYPE_CLIENT_BATCH_SENT: {
       traced_proxies_[s->proxy_id] = rid;
       if (!s->digest) return;
-      if (pending_count_ >= kMaxPendingClients) {
-        // Bounded: forget the oldest waiting request of the fullest key.
-        auto oldest = pending_clients_.begin();
-        oldest->second.pop_front();
-        if (oldest->second.empty()) pending_clients_.erase(oldest);
-        --pending_count_;
+      // Bounded: at the limit, forget the oldest waiting batch.
+      while (pending_clients_.size() >= kMaxPendingClients &&
+             !pending_order_.empty()) {
+        ErasePending(pending_order_.front());
+        pending_order_.pop_front();
       }
-      pending_clients_[{s->proxy_id, *s->digest}].push_back(
-          {s->seq, KtimeOf(e), rid});
-      ++pending_count_;
+      const PendingKey key{s->proxy_id, *s->digest};
+      const int64_t t = KtimeOf(e);
+      pending_clients_.emplace(key,
+                               PendingClient{s->seq, t, rid, pending_next_});
+      pending_order_.push_back({key, pending_next_, t});
+      ++pending_next_;
+      CompactPendingOrder();
       return;
     }
     default:
@@ -372,12 +376,12 @@ void TimelineBuilder::AddStage(const v1::Event& e, const StageFields& s) {
     link.proxy_id = s.proxy_id;
     link.digest = s.digest;
     if (s.digest) {
-      auto p = pending_clients_.find({s.proxy_id, *s.digest});
-      if (p != pending_clients_.end()) {
-        const PendingClient c = p->second.front();
-        p->second.pop_front();
-        if (p->second.empty()) pending_clients_.erase(p);
-        --pending_count_;
+      // The first of the key's range is the earliest sent.
+      const PendingKey key{s.proxy_id, *s.digest};
+      auto p = pending_clients_.lower_bound(key);
+      if (p != pending_clients_.end() && p->first == key) {
+        const PendingClient c = p->second;
+        pending_clients_.erase(p);
         link.local_id = c.local_id;
         link.sent_t = c.t;
         link.proxy_replica = c.proxy_replica;
@@ -621,6 +625,29 @@ void TimelineBuilder::FinishEpisode(int64_t now) {
   episode_.reset();
 }
 
+bool TimelineBuilder::ErasePending(const PendingRef& ref) {
+  auto [first, last] = pending_clients_.equal_range(ref.key);
+  for (auto it = first; it != last; ++it) {
+    if (it->second.order == ref.order) {
+      pending_clients_.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+void TimelineBuilder::CompactPendingOrder() {
+  if (pending_order_.size() <= 2 * pending_clients_.size() + 1024) return;
+  absl::flat_hash_set<uint64_t> waiting;
+  waiting.reserve(pending_clients_.size());
+  for (const auto& [key, c] : pending_clients_) waiting.insert(c.order);
+  std::deque<PendingRef> kept;
+  for (const PendingRef& r : pending_order_) {
+    if (waiting.contains(r.order)) kept.push_back(r);
+  }
+  pending_order_.swap(kept);
+}
+
 void TimelineBuilder::Emit(v1::TimelineUpdate update) {
   if (sink_) sink_(update);
 }
@@ -641,13 +668,10 @@ void TimelineBuilder::Advance(int64_t now) {
 
   const int64_t link_timeout =
       absl::ToInt64Nanoseconds(options_.request_link_timeout);
-  for (auto it = pending_clients_.begin(); it != pending_clients_.end();) {
-    auto& q = it->second;
-    while (!q.empty() && now - q.front().t >= link_timeout) {
-      q.pop_front();
-      --pending_count_;
-    }
-    it = q.empty() ? pending_clients_.erase(it) : std::next(it);
+  while (!pending_order_.empty() &&
+         now - pending_order_.front().t >= link_timeout) {
+    ErasePending(pending_order_.front());
+    pending_order_.pop_front();
   }
   if (episode_ && now - episode_->start_t >=
                       absl::ToInt64Nanoseconds(options_.episode_timeout)) {

@@ -139,6 +139,13 @@ class TimelineBuilder {
     uint64_t local_id;
     int64_t t;
     uint32_t proxy_replica;
+    uint64_t order;  // its place in pending_order_
+  };
+  using PendingKey = std::pair<uint64_t, uint64_t>;  // (proxy, digest)
+  struct PendingRef {
+    PendingKey key;
+    uint64_t order;
+    int64_t t;
   };
   struct Episode {
     v1::ViewChangeEpisode proto;
@@ -178,6 +185,10 @@ class TimelineBuilder {
   void FinishEpisode(int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EmitEpisode() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Emit(v1::TimelineUpdate update) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes the waiting batch `ref` names; false when it was matched already.
+  bool ErasePending(const PendingRef& ref) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops refs to matched batches once they outnumber the waiting ones.
+  void CompactPendingOrder() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint32_t F() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   size_t LiveReplicas() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -206,11 +217,18 @@ class TimelineBuilder {
   // Proxy id -> replica id of the traced process that reports its batches.
   std::map<uint64_t, uint32_t> traced_proxies_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint32_t, uint32_t> pid_to_replica_ ABSL_GUARDED_BY(mu_);
-  // client_batch_sent waiting for its request_received: (proxy, digest).
-  // Several identical requests (same digest) wait in send order.
-  std::map<std::pair<uint64_t, uint64_t>, std::deque<PendingClient>>
-      pending_clients_ ABSL_GUARDED_BY(mu_);
-  size_t pending_count_ ABSL_GUARDED_BY(mu_) = 0;
+  // client_batch_sent waiting for its request_received, by (proxy, digest).
+  // Several identical requests (same digest) wait in send order: a multimap
+  // inserts at the end of a key's range. ~130 bytes per waiting batch with
+  // pending_order_ (a map of deques cost ~700).
+  std::multimap<PendingKey, PendingClient> pending_clients_
+      ABSL_GUARDED_BY(mu_);
+  // The same batches in arrival order, for expiry and the bound; refs to
+  // batches already matched stay until they reach the front or the deque
+  // is compacted (CompactPendingOrder), so expiry touches only what
+  // expires instead of every waiting batch.
+  std::deque<PendingRef> pending_order_ ABSL_GUARDED_BY(mu_);
+  uint64_t pending_next_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Safety checks: first committed digest per seq, first pre-prepare digest
   // per (view, seq); bounded to the newest entries.

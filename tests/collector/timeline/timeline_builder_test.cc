@@ -480,6 +480,74 @@ TEST(TimelineBuilderTest, MemoryIsBounded) {
   EXPECT_GT(resp.timelines(0).seq(), resp.timelines(1).seq());
 }
 
+// A proxy's client_batch_sent waits for the request_received with its
+// digest: identical requests match in send order, a batch waits at most
+// request_link_timeout, and at most 65 536 wait (the oldest goes first).
+TEST(TimelineBuilderTest, RequestLinksMatchInSendOrderExpireAndAreBounded) {
+  Fixture fx;
+  PbftSim sim;
+  // The local_id the timeline of `seq` links its request to (0: none).
+  auto linked = [&](uint64_t seq) -> uint64_t {
+    v1::GetTimelineRequest req;
+    req.set_seq(seq);
+    auto t = fx.builder.Get(req);
+    EXPECT_TRUE(t.ok()) << "seq " << seq << ": " << t.status();
+    if (!t.ok() || t->requests_size() != 1) return ~0ull;
+    return t->requests(0).local_id();
+  };
+  // An instance's events without its own client_batch_sent (events[0]).
+  auto replica_side = [](SimInstance in) {
+    EXPECT_EQ(in.events[0].type(), v1::EVENT_TYPE_CLIENT_BATCH_SENT);
+    in.events.erase(in.events.begin());
+    return in.events;
+  };
+  const v1::Event batch_template = sim.Instance(1, 0, 0, 0, 0).events[0];
+  auto batch = [&](int64_t t, uint64_t local_id, uint64_t digest) {
+    v1::Event e = batch_template;
+    e.set_ktime_ns(static_cast<uint64_t>(t));
+    e.mutable_client_batch_sent()->set_local_id(local_id);
+    e.mutable_client_batch_sent()->set_digest_prefix(digest);
+    return std::vector<v1::Event>{e};
+  };
+
+  // Two identical requests (same digest 0xd): sent 1, then 2.
+  SimInstance a = sim.Instance(10, 0, 1 * kSec, 1, 0xd);
+  SimInstance b = sim.Instance(11, 0, 1 * kSec + kSec / 10, 2, 0xd);
+  fx.Feed({a.events[0], b.events[0]});
+  fx.Feed(replica_side(a));
+  fx.Feed(replica_side(b));
+  fx.builder.Advance(3 * kSec);
+  EXPECT_EQ(linked(10), 1u);
+  EXPECT_EQ(linked(11), 2u);
+
+  // Expiry (30 s by default): a batch sent at 4 s no longer links at 35 s,
+  // one sent at 10 s still does.
+  fx.Feed(batch(4 * kSec, 3, 0xe));
+  fx.Feed(batch(10 * kSec, 4, 0xf));
+  fx.builder.Advance(35 * kSec);
+  fx.Feed(replica_side(sim.Instance(12, 0, 35 * kSec, 3, 0xe)));
+  fx.Feed(replica_side(sim.Instance(13, 0, 36 * kSec, 4, 0xf)));
+  fx.builder.Advance(39 * kSec);
+  EXPECT_EQ(linked(12), 0u);
+  EXPECT_EQ(linked(13), 4u);
+
+  // Bound: 65 537 batches waiting; the first is forgotten, the second kept.
+  std::vector<v1::Event> flood;
+  const int64_t t0 = 40 * kSec;
+  for (uint64_t i = 0; i <= 65536; ++i) {
+    // Descending digests: the oldest batch has the largest key.
+    v1::Event e = batch(t0, 100 + i, 0x30000 - i)[0];
+    e.set_ktime_ns(static_cast<uint64_t>(t0) + i);
+    flood.push_back(std::move(e));
+  }
+  fx.Feed(std::move(flood));
+  fx.Feed(replica_side(sim.Instance(14, 0, 41 * kSec, 100, 0x30000)));
+  fx.Feed(replica_side(sim.Instance(15, 0, 42 * kSec, 101, 0x2ffff)));
+  fx.builder.Advance(45 * kSec);
+  EXPECT_EQ(linked(14), 0u);
+  EXPECT_EQ(linked(15), 101u);
+}
+
 // Each open timeline closes at its own deadline (linger after completion,
 // idle timeout, max age), whichever comes first, and not before.
 TEST(TimelineBuilderTest, AdvanceClosesEachTimelineAtItsOwnDeadline) {
