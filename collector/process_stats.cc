@@ -7,6 +7,21 @@
 #include <cstdio>
 #include <cstring>
 
+// Under ASan/TSan/MSan malloc is the sanitizer's allocator, which glibc's
+// mallinfo2 does not see; the sanitizer runtime reports its own figures.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RESDB_TRACE_SANITIZER_ALLOCATOR 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define RESDB_TRACE_SANITIZER_ALLOCATOR 1
+#endif
+#endif
+#ifdef RESDB_TRACE_SANITIZER_ALLOCATOR
+extern "C" size_t __sanitizer_get_current_allocated_bytes(void);
+extern "C" size_t __sanitizer_get_free_bytes(void);
+#endif
+
 namespace resdb_trace::collector {
 namespace {
 
@@ -59,7 +74,10 @@ uint64_t RssBytes() {
 v1::ProcessStats ReadProcessStats() {
   v1::ProcessStats out;
   out.set_rss_bytes(RssBytes());
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+#if defined(RESDB_TRACE_SANITIZER_ALLOCATOR)
+  out.set_heap_in_use_bytes(__sanitizer_get_current_allocated_bytes());
+  out.set_heap_free_bytes(__sanitizer_get_free_bytes());
+#elif defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
   // mallinfo2 sums every arena (glibc >= 2.33). uordblks: in use;
   // fordblks: free in the heaps; hblkhd: in use through mmap.
   const struct mallinfo2 mi = mallinfo2();

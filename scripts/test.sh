@@ -3,7 +3,8 @@
 #   installs the packages, builds everything with Bazel, runs every test
 #   (BPF tests included: they need root and run, never skip), builds the
 #   consumer workspace, runs the benchmark smoke mode, the hardening suites
-#   (ASan+UBSan over the non-BPF tests, TSan, a bounded libFuzzer run of
+#   (ASan+UBSan over every test but the cluster and fault suites, real eBPF
+#   included; TSan; a bounded libFuzzer run of
 #   every fuzz target, the 60 s soak; docs/reliability.md), and ends with one
 #   line `N passed, N failed`.
 set -uo pipefail
@@ -47,7 +48,7 @@ hard=$(dirname "$log")
 show() { sed -E 's/^([0-9]+ passed, [0-9]+ failed)$/  (\1)/'; }
 # Not --with-bpf: ASan+UBSan over the BPF/e2e tests costs ~27 min more from
 # a cold cache (docs/reliability.md); run it by hand.
-bash scripts/sanitize.sh 2>&1 | tee "$hard/sanitize.log" | show
+bash scripts/sanitize.sh --with-bpf 2>&1 | tee "$hard/sanitize.log" | show
 add_counts scripts/sanitize.sh "$hard/sanitize.log"
 bash scripts/fuzz.sh "${RESDB_TRACE_CI_FUZZ_SECONDS:-20}" 2>&1 | tee "$hard/fuzz.log" | show
 add_counts scripts/fuzz.sh "$hard/fuzz.log"
