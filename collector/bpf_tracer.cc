@@ -161,6 +161,11 @@ absl::StatusOr<std::unique_ptr<BpfTracer>> BpfTracer::Create(
     return absl::InvalidArgumentError(absl::StrFormat(
         "wakeup fraction %g must be in (0, 1]", options.wakeup_fraction));
   }
+  if (options.max_records_per_poll < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("max records per poll %d must be at least 1",
+                        options.max_records_per_poll));
+  }
   RETURN_IF_ERROR(CheckCapabilities());
 
   if (options.logger) {
@@ -171,6 +176,7 @@ absl::StatusOr<std::unique_ptr<BpfTracer>> BpfTracer::Create(
 
   std::unique_ptr<BpfTracer> tracer(new BpfTracer());
   tracer->ringbuf_bytes_ = options.ringbuf_bytes;
+  tracer->max_records_per_poll_ = options.max_records_per_poll;
   tracer->filter_pids_ = options.filter_pids || !options.pid_filter.empty();
 
   tracer->skel_.reset(hooks_bpf__open());
@@ -327,11 +333,19 @@ int BpfTracer::thread_phase_map_fd() const {
   return bpf_map__fd(skel_->maps.thread_phase);
 }
 
+namespace {
+// HandleSample's "budget spent": libbpf has consumed the record, stores the
+// consumer position and returns this from ring_buffer__poll/__consume. No
+// libbpf ring-buffer path returns -ECANCELED itself.
+constexpr int kBudgetSpent = -ECANCELED;
+}  // namespace
+
 int BpfTracer::HandleSample(void* ctx, void* data, size_t size) {
   auto* self = static_cast<BpfTracer*>(ctx);
+  const bool last = ++self->seen_ >= self->max_records_per_poll_;
   if (size != sizeof(resdb_trace_record)) {
     self->malformed_.fetch_add(1, std::memory_order_relaxed);
-    return 0;
+    return last ? kBudgetSpent : 0;
   }
   resdb_trace_record rec;
   // ring-buffer samples are 8-byte aligned, but a copy costs nothing here
@@ -339,18 +353,20 @@ int BpfTracer::HandleSample(void* ctx, void* data, size_t size) {
   self->consumed_.fetch_add(1, std::memory_order_relaxed);
   ++self->delivered_;
   if (self->callback_ != nullptr) (*self->callback_)(rec);
-  return 0;
+  return last ? kBudgetSpent : 0;
 }
 
 absl::StatusOr<int> BpfTracer::Poll(int timeout_ms,
                                     const RecordCallback& callback) {
   callback_ = &callback;
   delivered_ = 0;
+  seen_ = 0;
   int err = ring_buffer__poll(rb_.get(), timeout_ms);
   if (err >= 0 || err == -EINTR) {
     // wakeups are batched: pick up whatever did not wake us
     err = ring_buffer__consume(rb_.get());
   }
+  if (err == kBudgetSpent) err = 0;
   callback_ = nullptr;
   if (err < 0 && err != -EINTR) {
     return absl::InternalError(

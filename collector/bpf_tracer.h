@@ -100,6 +100,11 @@ class BpfTracer {
     // an LRU hash update per hit; turn it off when nothing profiles (the
     // collector does).
     bool track_thread_phase = true;
+    // Most ring-buffer records one Poll hands out. Without a cap, a poll
+    // under sustained overload keeps draining while the kernel keeps
+    // writing, and the caller's housekeeping (counters, exits, stats) waits
+    // for it. At least 1.
+    int max_records_per_poll = 16384;
   };
 
   using RecordCallback = std::function<void(const resdb_trace_record&)>;
@@ -130,11 +135,16 @@ class BpfTracer {
   // Live uprobe links.
   size_t attached_link_count() const;
 
-  // Waits up to `timeout_ms` for a wakeup, then drains everything pending
+  // Waits up to `timeout_ms` for a wakeup, then drains what is pending
   // (wakeups are batched, so the final drain picks up records that did not
-  // wake the reader). Calls `callback` once per record, in ring order.
-  // Returns the number of records delivered. Not thread-safe with itself.
+  // wake the reader), up to Options::max_records_per_poll records; a return
+  // of that many means more may be waiting. Calls `callback` once per
+  // record, in ring order. Returns the number of records delivered. Not
+  // thread-safe with itself.
   absl::StatusOr<int> Poll(int timeout_ms, const RecordCallback& callback);
+  // Whether the last Poll stopped at max_records_per_poll (malformed
+  // records count toward it): more may be waiting.
+  bool last_poll_capped() const { return seen_ >= max_records_per_poll_; }
 
   // Sums the per-cpu counters.
   Counters ReadCounters() const;
@@ -191,6 +201,8 @@ class BpfTracer {
   // Valid only inside Poll.
   const RecordCallback* callback_ = nullptr;
   int delivered_ = 0;
+  int seen_ = 0;  // records this Poll took from the ring, malformed too
+  int max_records_per_poll_ = 16384;
   // written by Poll, read by ReadCounters, possibly on another thread
   std::atomic<uint64_t> consumed_{0};
   std::atomic<uint64_t> malformed_{0};

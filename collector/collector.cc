@@ -199,6 +199,13 @@ void Collector::ReaderLoop() {
       last_round = true;
     }
     absl::StatusOr<int> n = tracer_->Poll(last_round ? 0 : poll_ms, on_record);
+    // Each Poll is capped (BpfTracer::Options::max_records_per_poll) so the
+    // housekeeping below runs on time under overload; after the detach,
+    // drain until the ring is empty.
+    while (last_round && n.ok() && (*n > 0 || tracer_->last_poll_capped())) {
+      Flush(&batch);
+      n = tracer_->Poll(0, on_record);
+    }
     // Adaptive sleep: 1 ms while busy, up to max_poll_ms when idle.
     if (n.ok() && *n > 0) {
       poll_ms = 1;

@@ -277,6 +277,46 @@ TEST_F(BpfTracerTest, OverloadCountsEveryLostRecord) {
   EXPECT_EQ(tracer->ReadCounters().consumed, c.emitted);
 }
 
+// One Poll hands out at most max_records_per_poll records, so a reader under
+// sustained load returns to its housekeeping; the rest wait, none is lost.
+TEST_F(BpfTracerTest, PollHandsOutAtMostItsBudget) {
+  BpfTracer::Options options;
+  options.max_records_per_poll = 1000;
+  std::unique_ptr<BpfTracer> tracer = MakeTracer(options);
+  ASSERT_NE(tracer, nullptr);
+  std::unique_ptr<TargetProcess> target = StartTarget(path_);
+  ASSERT_NE(target, nullptr);
+  const uint32_t id = RESDB_TRACE_ID_committed;
+  ASSERT_EQ(tracer->AttachBinary(path_, target->pid(), {id})->attached_count(),
+            1);
+  constexpr uint64_t kCalls = 2500;  // fits the 8 MiB ring: nothing dropped
+  ASSERT_TRUE(target->Fire(id, kCalls, 0).ok());
+  ASSERT_EQ(tracer->ReadCounters().emitted, kCalls);
+
+  std::vector<uint64_t> args;
+  auto cb = [&](const resdb_trace_record& r) { args.push_back(r.args[0]); };
+  std::vector<int> polls;
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<int> n = tracer->Poll(0, cb);
+    ASSERT_TRUE(n.ok()) << n.status();
+    polls.push_back(*n);
+    EXPECT_EQ(tracer->last_poll_capped(), *n == 1000) << "poll " << i;
+  }
+  EXPECT_EQ(polls, (std::vector<int>{1000, 1000, 500, 0, 0}));
+  ASSERT_EQ(args.size(), kCalls);
+  for (size_t k = 0; k < args.size(); ++k) {
+    ASSERT_EQ(args[k], HookTargetArg(id, 0, k)) << "record " << k;
+  }
+  const Counters c = tracer->ReadCounters();
+  EXPECT_EQ(c.consumed, kCalls);
+  EXPECT_EQ(c.emitted, kCalls);
+  EXPECT_EQ(c.ringbuf_full, 0u);
+
+  options.max_records_per_poll = 0;
+  EXPECT_EQ(BpfTracer::Create(options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 // Wakeups are batched: a blocked reader sleeps through a trickle of records
 // and is woken once unread data passes the wakeup threshold.
 TEST_F(BpfTracerTest, ReaderWakesOnlyPastTheThreshold) {
