@@ -215,7 +215,7 @@ void Collector::ReaderLoop() {
     const uint64_t now = static_cast<uint64_t>(MonotonicNowNs());
     if (now >= next_housekeeping || last_round) {
       Flush(&batch);  // ProcessStarted events first: known_pids_
-      Housekeeping(&batch);
+      Housekeeping(&batch, !tracer_->last_poll_capped() || last_round);
       next_housekeeping = now + kHousekeepingNs;
     }
     Flush(&batch);
@@ -223,7 +223,7 @@ void Collector::ReaderLoop() {
   }
 }
 
-void Collector::Housekeeping(PendingBatch* batch) {
+void Collector::Housekeeping(PendingBatch* batch, bool check_exits) {
   Counters counters = tracer_->ReadCounters();
   ringbuf_drops_.store(counters.ringbuf_full, std::memory_order_relaxed);
   {
@@ -232,7 +232,10 @@ void Collector::Housekeeping(PendingBatch* batch) {
   }
   clock_.Refresh();
   // Processes that exited since the last look get a ProcessExited event, so
-  // a gap in a replica's stream is visible as such.
+  // a gap in a replica's stream is visible as such. Only once a poll has
+  // emptied the ring: records a process wrote before it died must come
+  // before its exit, and a capped poll may have left some behind.
+  if (!check_exits) return;
   for (auto it = known_pids_.begin(); it != known_pids_.end();) {
     const uint32_t pid = *it;
     if (ProcessAlive(static_cast<int>(pid))) {

@@ -119,7 +119,7 @@ class Collector {
     std::shared_ptr<EventArenaBatch> arena;
     std::vector<v1::Event*> events;
   };
-  void Housekeeping(PendingBatch* batch);
+  void Housekeeping(PendingBatch* batch, bool check_exits);
   void Flush(PendingBatch* batch);
 
   CollectorOptions options_;
