@@ -51,7 +51,7 @@ inline std::string ReadFile(const std::string& path) {
 
 // Runs argv with stdout/stderr redirected to files; returns the pid.
 inline pid_t Spawn(const std::vector<std::string>& args, const std::string& out,
-            const std::string& err) {
+                   const std::string& err) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, out.c_str(),
@@ -85,7 +85,8 @@ struct RunResult {
   std::string out, err;
 };
 
-inline RunResult RunCommand(const std::vector<std::string>& args, int timeout_s = 60) {
+inline RunResult RunCommand(const std::vector<std::string>& args,
+                            int timeout_s = 60) {
   static int n = 0;
   const std::string base = TmpDir() + "/run" + std::to_string(++n);
   pid_t pid = Spawn(args, base + ".out", base + ".err");
@@ -97,6 +98,26 @@ inline RunResult RunCommand(const std::vector<std::string>& args, int timeout_s 
 inline long Produced(const std::string& out) {
   size_t p = out.find("produced ");
   return p == std::string::npos ? -1 : std::atol(out.c_str() + p + 9);
+}
+
+// Waits up to 60 s for a collector started with --ready-file `ready` to
+// create it. False, with its stderr (`err`) in *why, if it exited first
+// (then *pid = -1) or never got ready.
+inline bool WaitForReadyFile(pid_t* pid, const std::string& ready,
+                             const std::string& err, std::string* why) {
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < deadline) {
+    if (access(ready.c_str(), F_OK) == 0) return true;
+    int status;
+    if (waitpid(*pid, &status, WNOHANG) == *pid) {
+      *pid = -1;
+      *why = "collector exited: " + ReadFile(err);
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  *why = "collector not ready in 60 s: " + ReadFile(err);
+  return false;
 }
 
 class CollectorProcess {
@@ -120,19 +141,7 @@ class CollectorProcess {
 
   // Waits for "ready"; false (with the collector's stderr) if it died.
   bool WaitReady(std::string* why) {
-    const auto deadline = Clock::now() + std::chrono::seconds(60);
-    while (Clock::now() < deadline) {
-      if (access(ready_.c_str(), F_OK) == 0) return true;
-      int status;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        *why = "collector exited: " + ReadFile(err_);
-        return false;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    *why = "collector not ready in 60 s: " + ReadFile(err_);
-    return false;
+    return WaitForReadyFile(&pid_, ready_, err_, why);
   }
   int Stop() {
     if (pid_ <= 0) return 0;

@@ -56,19 +56,7 @@ class Collector {
                                      "--ready-file", ready_};
     argv.insert(argv.end(), args_.begin(), args_.end());
     pid_ = Spawn(argv, base + ".out", err_);
-    const auto deadline = Clock::now() + std::chrono::seconds(60);
-    while (Clock::now() < deadline) {
-      if (access(ready_.c_str(), F_OK) == 0) return true;
-      int status;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        *why = "collector exited: " + ReadFile(err_);
-        return false;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    *why = "collector not ready in 60 s: " + ReadFile(err_);
-    return false;
+    return WaitForReadyFile(&pid_, ready_, err_, why);
   }
   // SIGKILL: no cleanup at all, as after an OOM kill or a crash.
   void Kill() {
