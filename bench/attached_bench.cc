@@ -69,7 +69,7 @@
 #include "bench/floor.skel.h"
 #include "bench/targets/seed_hook.h"
 #include "benchmark/benchmark.h"
-#include "collector/bpf_tracer.h"
+#include "collector/ingest/bpf_tracer.h"
 #include "resdb_trace/hooks.h"
 
 extern char** environ;

@@ -29,12 +29,12 @@ source scripts/bazel_flags.sh
 bash scripts/setup.sh
 
 bazel build "${RESDB_TRACE_BAZEL_FLAGS[@]}" --jobs=2 \
-  //collector:resdb-trace-collector //collector/cli:resdb-trace \
+  //collector:resdb-trace-collector //clients/cli:resdb-trace \
   //demo:replica //demo:client
 bin=$(bazel info "${RESDB_TRACE_BAZEL_FLAGS[@]}" bazel-bin 2>/dev/null)
 work=$(mktemp -d /tmp/resdb-trace-demo.XXXXXX)
 sock="unix://$work/collector.sock"
-cli=("$bin/collector/cli/resdb-trace" --listen "$sock")
+cli=("$bin/clients/cli/resdb-trace" --listen "$sock")
 collector_pid="" cluster_pid=""
 cleanup() {
   [[ -n $cluster_pid ]] && kill "$cluster_pid" 2>/dev/null

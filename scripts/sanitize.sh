@@ -18,9 +18,9 @@ root=$(pwd)
 source scripts/bazel_flags.sh
 
 asan_targets=(//tests/collector/... //tests/proto/... //tests/hooks/... //tests/fuzz/...
-  //tests/web:web_api_test //tests/mcp:mcp_server_test //tests/mcp:http_transport_test //tests/mcp:kv_client_test)
+  //tests/collector/serve/web:web_api_test //tests/clients/mcp:mcp_server_test //tests/clients/mcp:http_transport_test //tests/clients/mcp:kv_client_test)
 tsan_targets=(//tests/collector/hub/... //tests/collector/timeline/...
-  //tests/web:web_api_test //tests/mcp:mcp_server_test //tests/mcp:http_transport_test)
+  //tests/collector/serve/web:web_api_test //tests/clients/mcp:mcp_server_test //tests/clients/mcp:http_transport_test)
 for arg in "$@"; do
   case $arg in
     --with-bpf) asan_targets+=(//tests/bpf/... //tests/e2e/...) ;;

@@ -50,10 +50,10 @@ else
   echo "setup: done"
 fi
 
-# tests/mcp's npm dependencies (pinned by its package-lock.json), installed
+# tests/clients/mcp's npm dependencies (pinned by its package-lock.json), installed
 # outside the clone so tests run offline. Skipped when the installed lock
 # matches; a failed install (no network) keeps a previous one.
-mcp_src="$(cd "$(dirname "$0")/.." && pwd)/tests/mcp"
+mcp_src="$(cd "$(dirname "$0")/.." && pwd)/tests/clients/mcp"
 # The account's home from passwd, not $HOME: the test (under Bazel, which
 # does not pass $HOME on) looks there.
 user_home=$(getent passwd "$(id -u)" | cut -d: -f6)
@@ -63,7 +63,7 @@ if [[ -f "$mcp_src/package-lock.json" ]]; then
      [[ -d "$mcp_dir/node_modules/@modelcontextprotocol/sdk" ]]; then
     echo "setup: MCP test client dependencies present ($mcp_dir)"
   else
-    echo "setup: npm ci for tests/mcp into $mcp_dir"
+    echo "setup: npm ci for tests/clients/mcp into $mcp_dir"
     mkdir -p "$mcp_dir.new"
     cp "$mcp_src/package.json" "$mcp_src/package-lock.json" "$mcp_dir.new/"
     if (cd "$mcp_dir.new" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error \
@@ -74,7 +74,7 @@ if [[ -f "$mcp_src/package-lock.json" ]]; then
       if [[ -d "$mcp_dir/node_modules" ]]; then
         echo "setup: npm ci failed (offline?); keeping $mcp_dir" >&2
       else
-        echo "setup: npm ci failed (offline?); //tests/mcp:mcp_test will fail until it succeeds" >&2
+        echo "setup: npm ci failed (offline?); //tests/clients/mcp:mcp_test will fail until it succeeds" >&2
       fi
     fi
   fi

@@ -122,7 +122,7 @@ def main():
         t0 = time.time()
         warm = min(15, max(5, a.seconds // 6))
         time.sleep(warm)
-        s0 = stats(f"{b}/collector/cli/resdb-trace", listen)
+        s0 = stats(f"{b}/clients/cli/resdb-trace", listen)
         rss0, fd0, tw = rss_kib(collector.pid), fds(collector.pid), time.time()
         rss_max = rss0
         half = warm + (a.seconds - warm) / 2
@@ -139,7 +139,7 @@ def main():
             h = None
             if time.time() - last_heap_t >= 10:  # GetStats: a CLI process each time
                 last_heap_t = time.time()
-                h = heap_kib(stats(f"{b}/collector/cli/resdb-trace", listen))
+                h = heap_kib(stats(f"{b}/clients/cli/resdb-trace", listen))
             if time.time() - t0 < half:
                 peak1 = max(peak1, r)
                 hpeak1 = max(hpeak1, h or 0)
@@ -149,7 +149,7 @@ def main():
             if collector.poll() is not None:
                 print("soak: collector died:", open(f"{d}/collector.err").read()[-2000:])
                 return 2
-        s1 = stats(f"{b}/collector/cli/resdb-trace", listen)
+        s1 = stats(f"{b}/clients/cli/resdb-trace", listen)
         rss1, fd1, te = rss_kib(collector.pid), fds(collector.pid), time.time()
         heap1 = heap_kib(s1)
         print(f"soak: end: collector RSS {rss1} KiB, heap in use {heap1} KiB, {fd1} fds; "

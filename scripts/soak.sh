@@ -17,7 +17,7 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 if ! bazel build "${RESDB_TRACE_BAZEL_FLAGS[@]}" --jobs=2 \
-  //collector:resdb-trace-collector //collector/cli:resdb-trace \
+  //collector:resdb-trace-collector //clients/cli:resdb-trace \
   //bench:rate_target //bench:subscriber //demo:replica //demo:client \
   >/tmp/resdb-trace-soak-build.log 2>&1; then
   tail -20 /tmp/resdb-trace-soak-build.log

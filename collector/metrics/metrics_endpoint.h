@@ -6,7 +6,7 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "collector/http/http_server.h"
+#include "lib/net/http_server.h"
 #include "collector/metrics/metrics.h"
 
 namespace resdb_trace::collector::metrics {

@@ -1,7 +1,7 @@
 // End-to-end tests of the uprobe program and its loader: a real process
 // calls real hooks, the records come back through the ring buffer.
 // Requires root (CAP_BPF + CAP_PERFMON); never skips.
-#include "collector/bpf_tracer.h"
+#include "collector/ingest/bpf_tracer.h"
 
 #include <bpf/bpf.h>
 #include <linux/capability.h>

@@ -109,7 +109,7 @@ TEST(CollectorKillTest, KilledCollectorLeaksNothingAndRestartsCleanly) {
 
   // A watcher that must survive the collector's death.
   const std::string wbase = TmpDir() + "/kill-watch";
-  pid_t watch = Spawn({Runfile("collector/cli/resdb-trace"), "watch", "--json",
+  pid_t watch = Spawn({Runfile("clients/cli/resdb-trace"), "watch", "--json",
                        "--retry", "--seconds", "60", "--listen", c.target()},
                       wbase + ".out", wbase + ".err");
   ASSERT_GT(watch, 0);

@@ -72,7 +72,7 @@ TEST(SubscriberChurnTest, HundredsOfSubscribersComeAndGoWithoutLeaks) {
     std::vector<pid_t> watchers;
     if (r % 4 == 0) {
       for (int i = 0; i < 2; ++i) {
-        watchers.push_back(Spawn({Runfile("collector/cli/resdb-trace"), "watch",
+        watchers.push_back(Spawn({Runfile("clients/cli/resdb-trace"), "watch",
                                   "--listen", c.target()},
                                  "/dev/null", "/dev/null"));
       }

@@ -101,7 +101,7 @@ grpc::Status Call(const std::string& target,
 }
 
 std::string Binary() { return Runfile("tests/testdata/hook_target"); }
-std::string Cli() { return Runfile("collector/cli/resdb-trace"); }
+std::string Cli() { return Runfile("clients/cli/resdb-trace"); }
 
 class TlsTest : public ::testing::Test {
  protected:

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "collector/elf_binary.h"
+#include "collector/ingest/elf_binary.h"
 #include "resdb_trace/catalog.h"
 #include "tests/fuzz/fuzz_check.h"
 

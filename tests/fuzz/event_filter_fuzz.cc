@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "collector/decode/decoder.h"
-#include "collector/event_filter.h"
+#include "collector/serve/event_filter.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "resdb_trace/v1/events.pb.h"

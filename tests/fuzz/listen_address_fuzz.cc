@@ -11,7 +11,7 @@
 #include <string>
 
 #include "absl/strings/numbers.h"
-#include "collector/listen_address.h"
+#include "lib/net/listen_address.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {

@@ -20,7 +20,7 @@
 #include <string>
 #include <thread>
 
-#include "collector/http/http_server.h"
+#include "lib/net/http_server.h"
 #include "collector/metrics/metrics.h"
 #include "collector/metrics/metrics_endpoint.h"
 

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "tests/collector/http/test_client.h"
+#include "tests/lib/net/test_client.h"
 #include "tests/collector/metrics/exposition_parser.h"
 
 namespace resdb_trace::collector::metrics {
