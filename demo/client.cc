@@ -192,14 +192,9 @@ class Client {
       if (pfds[i].revents == 0) continue;
       const int r = who[i];
       Conn& c = conns_[r];
-      char tmp[65536];
-      const ssize_t got = recv(c.fd, tmp, sizeof(tmp), MSG_DONTWAIT);
-      if (got <= 0) {
-        if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-        Drop(r);
-        continue;
-      }
-      c.reader.Append(std::string_view(tmp, static_cast<size_t>(got)));
+      const FrameReader::Received got = c.reader.Receive(c.fd, /*wait=*/false);
+      if (got == FrameReader::Received::kClosed) Drop(r);
+      if (got != FrameReader::Received::kBytes) continue;
       std::string_view body;
       FrameReader::Result next;
       while ((next = c.reader.Next(&body)) == FrameReader::Result::kFrame) {

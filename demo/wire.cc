@@ -259,6 +259,17 @@ void FrameReader::Append(std::string_view bytes) {
   buf_.append(bytes.data(), bytes.size());
 }
 
+FrameReader::Received FrameReader::Receive(int fd, bool wait) {
+  char tmp[65536];
+  const ssize_t got = recv(fd, tmp, sizeof(tmp), wait ? 0 : MSG_DONTWAIT);
+  if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    return Received::kNothing;
+  }
+  if (got <= 0) return Received::kClosed;
+  Append(std::string_view(tmp, static_cast<size_t>(got)));
+  return Received::kBytes;
+}
+
 FrameReader::Result FrameReader::Next(std::string_view* body) {
   if (!error_.empty()) return Result::kTooLarge;
   if (buffered() < 4) return Result::kNeedMore;
@@ -288,11 +299,9 @@ bool ReadFrame(int fd, FrameReader* reader, std::string_view* body) {
       case FrameReader::Result::kNeedMore:
         break;
     }
-    char tmp[65536];
-    const ssize_t r = read(fd, tmp, sizeof(tmp));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    reader->Append(std::string_view(tmp, static_cast<size_t>(r)));
+    if (reader->Receive(fd, /*wait=*/true) == FrameReader::Received::kClosed) {
+      return false;
+    }
   }
 }
 

@@ -84,6 +84,15 @@ class FrameReader {
                 // says so. The stream cannot be resynchronised: close it.
   };
 
+  enum class Received {
+    kBytes,    // some bytes arrived.
+    kNothing,  // none yet (non-blocking, or interrupted): try again.
+    kClosed,   // EOF or a read error: the connection is gone.
+  };
+
+  // Reads what `fd` has, up to 64 KiB, into the buffer; blocks for the first
+  // byte only when `wait`.
+  Received Receive(int fd, bool wait);
   // Adds bytes received from the connection.
   void Append(std::string_view bytes);
   // Takes the next complete frame off the buffer. `*body` points into the

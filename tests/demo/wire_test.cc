@@ -125,5 +125,22 @@ TEST(ReadFrameTest, BlockingReaderStopsAtEofAndAtAnOversizedFrame) {
   close(fds[0]);
 }
 
+TEST(FrameReaderTest, ReceiveTellsNothingYetFromClosed) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  FrameReader reader;
+  EXPECT_EQ(reader.Receive(fds[0], /*wait=*/false),
+            FrameReader::Received::kNothing);
+  const std::string frame = EncodeFrame(Sample(9, "d"));
+  ASSERT_TRUE(WriteAll(fds[1], frame));
+  EXPECT_EQ(reader.Receive(fds[0], /*wait=*/false),
+            FrameReader::Received::kBytes);
+  EXPECT_EQ(reader.buffered(), frame.size());
+  close(fds[1]);
+  EXPECT_EQ(reader.Receive(fds[0], /*wait=*/false),
+            FrameReader::Received::kClosed);
+  close(fds[0]);
+}
+
 }  // namespace
 }  // namespace resdb_trace::demo
