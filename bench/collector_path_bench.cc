@@ -32,11 +32,11 @@
 #include "absl/types/span.h"
 #include "benchmark/benchmark.h"
 #include "bpf/trace_record.h"
-#include "collector/ingest/collector.h"
 #include "collector/decode/clock.h"
 #include "collector/decode/decoder.h"
-#include "collector/timeline/timeline_builder.h"
+#include "collector/ingest/collector.h"
 #include "collector/serve/trace_service.h"
+#include "collector/timeline/timeline_builder.h"
 #include "resdb_trace/catalog.h"
 #include "resdb_trace/hooks.h"
 #include "resdb_trace/v1/service.pb.h"
@@ -178,9 +178,7 @@ std::vector<EventPtr> ArenaBatch(rc::Decoder* decoder, uint64_t* i) {
   raw.reserve(kBatch + 1);
   while (raw.size() < kBatch) {
     const resdb_trace_record r = MakeRecord((*i)++);
-    (void)decoder->Decode(absl::Span<const uint8_t>(
-                              reinterpret_cast<const uint8_t*>(&r), sizeof(r)),
-                          arena->arena(), &raw);
+    (void)decoder->Decode(r, arena->arena(), &raw);
   }
   std::vector<EventPtr> batch;
   batch.reserve(raw.size());

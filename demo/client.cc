@@ -18,6 +18,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -45,7 +46,7 @@ uint64_t Ptr(const void* p) { return reinterpret_cast<uintptr_t>(p); }
 
 struct Conn {
   int fd = -1;
-  std::string buf;
+  FrameReader reader;
   int64_t next_dial_ns = 0;
 };
 
@@ -124,7 +125,7 @@ class Client {
     c.next_dial_ns = now + 500'000'000;
     c.fd = ConnectLoopback(base_port_ + r);
     if (c.fd < 0) return false;
-    c.buf.clear();
+    c.reader = FrameReader();
     Message hello;
     hello.type = RESDB_TRACE_TYPE_HEART_BEAT;
     hello.sender = id_;
@@ -191,27 +192,20 @@ class Client {
       if (pfds[i].revents == 0) continue;
       const int r = who[i];
       Conn& c = conns_[r];
-      char tmp[65536];
-      const ssize_t got = recv(c.fd, tmp, sizeof(tmp), MSG_DONTWAIT);
-      if (got <= 0) {
-        if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-        Drop(r);
-        continue;
-      }
-      c.buf.append(tmp, static_cast<size_t>(got));
-      size_t pos = 0;
-      while (c.buf.size() - pos >= 4) {
-        const auto* h =
-            reinterpret_cast<const unsigned char*>(c.buf.data() + pos);
-        const uint32_t len = h[0] | (h[1] << 8) | (h[2] << 16) |
-                             (static_cast<uint32_t>(h[3]) << 24);
-        if (c.buf.size() - pos - 4 < len) break;
+      const FrameReader::Received got = c.reader.Receive(c.fd, /*wait=*/false);
+      if (got == FrameReader::Received::kClosed) Drop(r);
+      if (got != FrameReader::Received::kBytes) continue;
+      std::string_view body;
+      FrameReader::Result next;
+      while ((next = c.reader.Next(&body)) == FrameReader::Result::kFrame) {
         Message m;
-        if (DecodeBody(std::string_view(c.buf).substr(pos + 4, len), &m))
-          OnMessage(m);
-        pos += 4 + len;
+        if (DecodeBody(body, &m)) OnMessage(m);
       }
-      c.buf.erase(0, pos);
+      if (next == FrameReader::Result::kTooLarge) {
+        std::fprintf(stderr, "client %d: dropping replica %d: %s\n", id_, r,
+                     c.reader.error().c_str());
+        Drop(r);
+      }
     }
   }
 

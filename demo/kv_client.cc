@@ -23,7 +23,6 @@ namespace {
 
 constexpr size_t kMaxKey = 256;
 constexpr size_t kMaxValue = 4096;
-constexpr uint32_t kMaxFrame = 16 << 20;
 
 uint64_t Ptr(const void* p) { return reinterpret_cast<uintptr_t>(p); }
 
@@ -81,7 +80,7 @@ bool KvClient::Dial(int r) {
   if (c.fd >= 0) return true;
   c.fd = ConnectLoopback(options_.base_port + r);
   if (c.fd < 0) return false;
-  c.buf.clear();
+  c.reader = FrameReader();
   Message hello;
   hello.type = RESDB_TRACE_TYPE_HEART_BEAT;
   hello.sender = client_id_;
@@ -93,7 +92,7 @@ bool KvClient::Dial(int r) {
 void KvClient::Drop(int r) {
   if (conns_[r].fd >= 0) close(conns_[r].fd);
   conns_[r].fd = -1;
-  conns_[r].buf.clear();
+  conns_[r].reader = FrameReader();
 }
 
 bool KvClient::Send(int r, const std::string& frame) {
@@ -125,6 +124,7 @@ absl::StatusOr<KvReply> KvClient::Execute(const std::string& txn) {
         n, options_.base_port));
   }
   std::lock_guard<std::mutex> lock(mu_);
+  last_frame_error_.clear();
   const std::string where = absl::StrFormat(
       "127.0.0.1:%d..%d", options_.base_port + 1, options_.base_port + n);
   int up = 0;
@@ -189,31 +189,15 @@ absl::StatusOr<KvReply> KvClient::Execute(const std::string& txn) {
       if (pfds[i].revents == 0) continue;
       const int r = who[i];
       Conn& c = conns_[r];
-      char tmp[65536];
-      const ssize_t got = recv(c.fd, tmp, sizeof(tmp), MSG_DONTWAIT);
-      if (got <= 0) {
-        if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-        Drop(r);
-        continue;
-      }
-      c.buf.append(tmp, static_cast<size_t>(got));
-      size_t pos = 0;
-      while (c.buf.size() - pos >= 4) {
-        const auto* h =
-            reinterpret_cast<const unsigned char*>(c.buf.data() + pos);
-        const uint32_t len = h[0] | (h[1] << 8) | (h[2] << 16) |
-                             (static_cast<uint32_t>(h[3]) << 24);
-        if (len > kMaxFrame) {
-          pos = c.buf.size();
-          Drop(r);
-          break;
-        }
-        if (c.buf.size() - pos - 4 < len) break;
+      const FrameReader::Received got = c.reader.Receive(c.fd, /*wait=*/false);
+      if (got == FrameReader::Received::kClosed) Drop(r);
+      if (got != FrameReader::Received::kBytes) continue;
+      std::string_view body;
+      FrameReader::Result next;
+      while ((next = c.reader.Next(&body)) == FrameReader::Result::kFrame) {
         Message reply;
-        const bool ok =
-            DecodeBody(std::string_view(c.buf).substr(pos + 4, len), &reply);
-        pos += 4 + len;
-        if (!ok || reply.type != RESDB_TRACE_TYPE_RESPONSE ||
+        if (!DecodeBody(body, &reply) ||
+            reply.type != RESDB_TRACE_TYPE_RESPONSE ||
             reply.proxy_id != client_id_ || reply.local_id != m.local_id) {
           continue;  // a late reply to an earlier request, or noise
         }
@@ -239,7 +223,11 @@ absl::StatusOr<KvReply> KvClient::Execute(const std::string& txn) {
         out.resends = resends;
         return out;
       }
-      if (c.fd >= 0) c.buf.erase(0, pos);
+      if (next == FrameReader::Result::kTooLarge) {
+        last_frame_error_ =
+            absl::StrFormat("replica %d: %s", r, c.reader.error());
+        Drop(r);
+      }
     }
   }
   std::vector<std::string> seen;
@@ -250,9 +238,12 @@ absl::StatusOr<KvReply> KvClient::Execute(const std::string& txn) {
   return absl::DeadlineExceededError(absl::StrFormat(
       "no f+1 = %d matching replies from the demo replicas at %s within %d "
       "ms (%d resends; replies: %s): is a quorum (2f+1) of replicas running "
-      "and not stalled? A view change can take a few seconds; retry",
+      "and not stalled? A view change can take a few seconds; retry%s",
       f + 1, where, options_.deadline_ms, resends,
-      seen.empty() ? "none" : absl::StrJoin(seen, "; ")));
+      seen.empty() ? "none" : absl::StrJoin(seen, "; "),
+      last_frame_error_.empty()
+          ? ""
+          : absl::StrCat(" (dropped a connection: ", last_frame_error_, ")")));
 }
 
 }  // namespace resdb_trace::demo

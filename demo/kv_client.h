@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "demo/wire.h"
 
 namespace resdb_trace::demo {
 
@@ -71,7 +72,7 @@ class KvClient {
  private:
   struct Conn {
     int fd = -1;
-    std::string buf;
+    FrameReader reader;  // the replies received so far
   };
   bool Dial(int replica);
   void Drop(int replica);
@@ -83,6 +84,8 @@ class KvClient {
   std::vector<Conn> conns_;  // index = replica id; guarded by mu_
   uint64_t view_ = 0;        // guarded by mu_
   uint64_t next_local_id_;   // guarded by mu_
+  // Why the last connection was dropped for a bad frame; guarded by mu_
+  std::string last_frame_error_;
 };
 
 // Checks a key or value against the limits Set documents.

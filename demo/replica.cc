@@ -39,6 +39,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -240,10 +241,11 @@ class Replica {
   }
 
   void ReadLoop(int fd) {
-    std::string body;
+    FrameReader reader;
+    std::string_view body;
     uint64_t client = 0;
     std::shared_ptr<Outbox> out;
-    while (ReadFrame(fd, &body)) {
+    while (ReadFrame(fd, &reader, &body)) {
       Message m;
       if (!DecodeBody(body, &m)) break;
       if (m.type == RESDB_TRACE_TYPE_HEART_BEAT && m.proxy_id != 0) {
@@ -255,6 +257,10 @@ class Replica {
         continue;
       }
       queue_.Push(std::move(m));
+    }
+    if (!reader.error().empty()) {
+      std::fprintf(stderr, "replica %d: closing a connection: %s\n", id_,
+                   reader.error().c_str());
     }
     if (out != nullptr) {
       out->Stop();

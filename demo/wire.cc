@@ -9,11 +9,11 @@
 
 #include <chrono>
 #include <cstring>
+#include <string>
 
 namespace resdb_trace::demo {
 namespace {
 
-constexpr size_t kMaxFrame = 64u << 20;
 constexpr size_t kMaxQueued = 200000;  // frames kept for an unreachable peer
 
 uint64_t Mix(uint64_t z) {
@@ -250,25 +250,59 @@ bool WriteAll(int fd, std::string_view data) {
   return true;
 }
 
-static bool ReadN(int fd, char* p, size_t n) {
-  while (n > 0) {
-    ssize_t r = read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<size_t>(r);
+void FrameReader::Append(std::string_view bytes) {
+  // drop what earlier frames used up before growing the buffer
+  if (pos_ > 0) {
+    buf_.erase(0, pos_);
+    pos_ = 0;
   }
-  return true;
+  buf_.append(bytes.data(), bytes.size());
 }
 
-bool ReadFrame(int fd, std::string* body) {
-  unsigned char hdr[4];
-  if (!ReadN(fd, reinterpret_cast<char*>(hdr), 4)) return false;
-  const uint32_t len = hdr[0] | (hdr[1] << 8) | (hdr[2] << 16) |
-                       (static_cast<uint32_t>(hdr[3]) << 24);
-  if (len > kMaxFrame) return false;
-  body->resize(len);
-  return ReadN(fd, body->data(), len);
+FrameReader::Received FrameReader::Receive(int fd, bool wait) {
+  char tmp[65536];
+  const ssize_t got = recv(fd, tmp, sizeof(tmp), wait ? 0 : MSG_DONTWAIT);
+  if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    return Received::kNothing;
+  }
+  if (got <= 0) return Received::kClosed;
+  Append(std::string_view(tmp, static_cast<size_t>(got)));
+  return Received::kBytes;
+}
+
+FrameReader::Result FrameReader::Next(std::string_view* body) {
+  if (!error_.empty()) return Result::kTooLarge;
+  if (buffered() < 4) return Result::kNeedMore;
+  const auto* h = reinterpret_cast<const unsigned char*>(buf_.data() + pos_);
+  const uint32_t len =
+      h[0] | (h[1] << 8) | (h[2] << 16) | (static_cast<uint32_t>(h[3]) << 24);
+  if (len > kMaxFrameBytes) {
+    error_ = "frame of " + std::to_string(len) + " bytes exceeds the " +
+             std::to_string(kMaxFrameBytes >> 20) +
+             " MiB cap (kMaxFrameBytes in demo/wire.h): the peer does not "
+             "speak the demo protocol or the stream is corrupt";
+    return Result::kTooLarge;
+  }
+  if (buffered() - 4 < len) return Result::kNeedMore;
+  *body = std::string_view(buf_).substr(pos_ + 4, len);
+  pos_ += 4 + len;
+  return Result::kFrame;
+}
+
+bool ReadFrame(int fd, FrameReader* reader, std::string_view* body) {
+  while (true) {
+    switch (reader->Next(body)) {
+      case FrameReader::Result::kFrame:
+        return true;
+      case FrameReader::Result::kTooLarge:
+        return false;
+      case FrameReader::Result::kNeedMore:
+        break;
+    }
+    if (reader->Receive(fd, /*wait=*/true) == FrameReader::Received::kClosed) {
+      return false;
+    }
+  }
 }
 
 std::shared_ptr<Outbox> Outbox::Dial(int port, int delay_ms) {

@@ -64,11 +64,59 @@ struct LogProof {
 std::string EncodeProofs(const std::vector<LogProof>& proofs);
 bool DecodeProofs(std::string_view data, std::vector<LogProof>* proofs);
 
+// Largest frame body any demo process accepts: 64 MiB. The largest real
+// frames are VIEWCHANGE / NEWVIEW messages, which carry the batches of a
+// whole watermark window (by default 256 seqs of one request of at most
+// ~4 KiB each, ~1 MiB); the cap leaves room for bigger --batch_size and
+// --checkpoint_interval settings while refusing a length prefix that is
+// garbage (a peer that does not speak the demo protocol) before allocating.
+inline constexpr uint32_t kMaxFrameBytes = 64u << 20;
+
+// Splits a byte stream into frame bodies, whatever pieces the bytes arrive
+// in. The one frame reader of the demo: blocking readers (ReadFrame) and
+// non-blocking ones (the clients' poll loops) both go through it.
+class FrameReader {
+ public:
+  enum class Result {
+    kFrame,     // *body holds the next frame's body.
+    kNeedMore,  // no complete frame buffered yet: Append more bytes.
+    kTooLarge,  // the next length prefix exceeds kMaxFrameBytes; error()
+                // says so. The stream cannot be resynchronised: close it.
+  };
+
+  enum class Received {
+    kBytes,    // some bytes arrived.
+    kNothing,  // none yet (non-blocking, or interrupted): try again.
+    kClosed,   // EOF or a read error: the connection is gone.
+  };
+
+  // Reads what `fd` has, up to 64 KiB, into the buffer; blocks for the first
+  // byte only when `wait`.
+  Received Receive(int fd, bool wait);
+  // Adds bytes received from the connection.
+  void Append(std::string_view bytes);
+  // Takes the next complete frame off the buffer. `*body` points into the
+  // reader and stays valid until the next Append.
+  Result Next(std::string_view* body);
+  // Why Next returned kTooLarge; "" before that.
+  const std::string& error() const { return error_; }
+  // Bytes received but not yet returned as frames.
+  size_t buffered() const { return buf_.size() - pos_; }
+
+ private:
+  std::string buf_;
+  size_t pos_ = 0;  // start of the first byte not yet returned
+  std::string error_;
+};
+
 // Sockets (127.0.0.1 only).
 int ListenLoopback(int port);   // -1 on failure
 int ConnectLoopback(int port);  // -1 on failure
 bool WriteAll(int fd, std::string_view data);
-bool ReadFrame(int fd, std::string* body);  // false on EOF / error
+// Blocks until `reader` has a whole frame from `fd`, reading as needed.
+// False on EOF or a read error, and on a frame over kMaxFrameBytes (then
+// reader->error() says why).
+bool ReadFrame(int fd, FrameReader* reader, std::string_view* body);
 
 // An outgoing connection with its own writer thread, so the consensus thread
 // never blocks on a slow or stalled peer. Either dials `port` lazily (and

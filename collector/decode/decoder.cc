@@ -228,32 +228,26 @@ DecoderStats Decoder::stats() const {
   return s;
 }
 
-absl::StatusOr<const HookInfo*> Decoder::Check(absl::Span<const uint8_t> bytes,
-                                               resdb_trace_record* record) {
+absl::StatusOr<const HookInfo*> Decoder::CountAndLookUp(
+    const resdb_trace_record& record) {
   records_.fetch_add(1, std::memory_order_relaxed);
-  if (bytes.size() != sizeof(resdb_trace_record)) {
-    wrong_size_.fetch_add(1, std::memory_order_relaxed);
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ring-buffer record of ", bytes.size(), " bytes, expected ",
-        sizeof(resdb_trace_record), " (record layout version ",
-        RESDB_TRACE_RECORD_VERSION,
-        "): is the BPF object from another build of resdb_trace?"));
-  }
-  std::memcpy(record, bytes.data(), sizeof(*record));  // no alignment needed
-
-  const HookInfo* hook = FindHook(record->hook_id);
+  const HookInfo* hook = FindHook(record.hook_id);
   if (hook == nullptr) {
     unknown_hook_.fetch_add(1, std::memory_order_relaxed);
-    return EventTypeForHook(record->hook_id).status();
+    return EventTypeForHook(record.hook_id).status();
   }
   return hook;
 }
 
-template <typename NewEvent>
-absl::Status Decoder::DecodeChecked(const resdb_trace_record& record,
-                                    const HookInfo& hook, NewEvent new_event) {
+template <typename Out, typename NewEvent>
+absl::Status Decoder::DecodeAppending(const resdb_trace_record& record,
+                                      Out* out, NewEvent new_event) {
+  absl::StatusOr<const HookInfo*> hook = CountAndLookUp(record);
+  if (!hook.ok()) return hook.status();
+  const HookInfo& info = **hook;
+  const size_t before = out->size();
   bool is_new = false;
-  const ProcessState process = Observe(record, hook, &is_new);
+  const ProcessState process = Observe(record, info, &is_new);
   if (is_new && options_.emit_process_started) {
     v1::Event* started = new_event();
     FillEnvelope(record, process, started);
@@ -263,52 +257,49 @@ absl::Status Decoder::DecodeChecked(const resdb_trace_record& record,
     p->set_binary(*process.binary);
     processes_seen_.fetch_add(1, std::memory_order_relaxed);
   }
-  return DecodeKnown(record, hook, process, new_event());
-}
-
-absl::Status Decoder::Decode(absl::Span<const uint8_t> bytes,
-                             std::vector<v1::Event>* out) {
-  resdb_trace_record record;
-  absl::StatusOr<const HookInfo*> hook = Check(bytes, &record);
-  if (!hook.ok()) return hook.status();
-  const size_t before = out->size();
-  absl::Status s = DecodeChecked(record, **hook, [out] {
-    out->emplace_back();
-    return &out->back();
-  });
+  absl::Status s = DecodeKnown(record, info, process, new_event());
   // Only the unreachable "no decoding" case fails here: drop its empty
   // event, keep a ProcessStarted (the pid was learnt).
   if (!s.ok() && out->size() > before) out->pop_back();
   return s;
 }
 
-absl::Status Decoder::Decode(absl::Span<const uint8_t> bytes,
+absl::Status Decoder::Decode(const resdb_trace_record& record,
                              google::protobuf::Arena* arena,
                              std::vector<v1::Event*>* out) {
-  resdb_trace_record record;
-  absl::StatusOr<const HookInfo*> hook = Check(bytes, &record);
-  if (!hook.ok()) return hook.status();
-  const size_t before = out->size();
-  absl::Status s = DecodeChecked(record, **hook, [arena, out] {
+  return DecodeAppending(record, out, [arena, out] {
     out->push_back(google::protobuf::Arena::CreateMessage<v1::Event>(arena));
     return out->back();
   });
-  if (!s.ok() && out->size() > before) out->pop_back();
-  return s;
+}
+
+absl::Status Decoder::Decode(absl::Span<const uint8_t> bytes,
+                             std::vector<v1::Event>* out) {
+  if (bytes.size() != sizeof(resdb_trace_record)) {
+    records_.fetch_add(1, std::memory_order_relaxed);
+    wrong_size_.fetch_add(1, std::memory_order_relaxed);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ring-buffer record of ", bytes.size(), " bytes, expected ",
+        sizeof(resdb_trace_record), " (record layout version ",
+        RESDB_TRACE_RECORD_VERSION,
+        "): is the BPF object from another build of resdb_trace?"));
+  }
+  resdb_trace_record record;
+  std::memcpy(&record, bytes.data(), sizeof(record));  // no alignment needed
+  return DecodeAppending(record, out, [out] {
+    out->emplace_back();
+    return &out->back();
+  });
 }
 
 absl::StatusOr<v1::Event> Decoder::DecodeRecord(
     const resdb_trace_record& record) {
-  records_.fetch_add(1, std::memory_order_relaxed);
-  const HookInfo* hook = FindHook(record.hook_id);
-  if (hook == nullptr) {
-    unknown_hook_.fetch_add(1, std::memory_order_relaxed);
-    return EventTypeForHook(record.hook_id).status();
-  }
+  absl::StatusOr<const HookInfo*> hook = CountAndLookUp(record);
+  if (!hook.ok()) return hook.status();
   bool is_new = false;
-  const ProcessState process = Observe(record, *hook, &is_new);
+  const ProcessState process = Observe(record, **hook, &is_new);
   v1::Event e;
-  absl::Status s = DecodeKnown(record, *hook, process, &e);
+  absl::Status s = DecodeKnown(record, **hook, process, &e);
   if (!s.ok()) return s;
   return e;
 }

@@ -90,20 +90,23 @@ class Decoder {
   Decoder(const Decoder&) = delete;
   Decoder& operator=(const Decoder&) = delete;
 
-  // Decodes one raw record as the ring buffer hands it over and appends the
-  // result to `out`: a ProcessStarted first when the pid is new (and the
-  // option is on), then the hook's event. On a wrong size or an unknown
-  // hook id, appends nothing, counts the record as malformed and returns
-  // InvalidArgument / NotFound.
-  absl::Status Decode(absl::Span<const uint8_t> bytes,
-                      std::vector<v1::Event>* out);
-
-  // The same, but the events are created on `arena` (never null) and their
-  // pointers appended to `out`: the collector's hot path, which allocates
-  // one arena per ring-buffer poll instead of ~10 heap blocks per event.
-  absl::Status Decode(absl::Span<const uint8_t> bytes,
+  // Decodes one record and appends the result to `out`: a ProcessStarted
+  // first when the pid is new (and the option is on), then the hook's event.
+  // The events are created on `arena` (never null) and their pointers
+  // appended: the collector's hot path, which gets typed records from
+  // BpfTracer (which already counted the wrong-sized ones) and allocates one
+  // arena per ring-buffer poll instead of ~10 heap blocks per event. On an
+  // unknown hook id, appends nothing, counts the record as malformed and
+  // returns NotFound.
+  absl::Status Decode(const resdb_trace_record& record,
                       google::protobuf::Arena* arena,
                       std::vector<v1::Event*>* out);
+
+  // The same for a record as raw bytes (a capture, a fuzzer), onto the heap.
+  // A size other than sizeof(resdb_trace_record) is malformed too:
+  // InvalidArgument, nothing appended.
+  absl::Status Decode(absl::Span<const uint8_t> bytes,
+                      std::vector<v1::Event>* out);
 
   // Decodes one record into its hook event only (no lifecycle events, but
   // the pid's replica id and binary are still learnt and used).
@@ -133,14 +136,14 @@ class Decoder {
   // pid was new.
   ProcessState Observe(const resdb_trace_record& record, const HookInfo& hook,
                        bool* is_new);
-  // Validates `bytes`; the record and its catalogue row, or the error
-  // (counted).
-  absl::StatusOr<const HookInfo*> Check(absl::Span<const uint8_t> bytes,
-                                        resdb_trace_record* record);
-  // Decode's common part: `new_event()` returns an empty event to fill.
-  template <typename NewEvent>
-  absl::Status DecodeChecked(const resdb_trace_record& record,
-                             const HookInfo& hook, NewEvent new_event);
+  // Counts `record` and finds its catalogue row, or the error (counted).
+  absl::StatusOr<const HookInfo*> CountAndLookUp(
+      const resdb_trace_record& record);
+  // Both Decodes: `new_event()` appends an empty event to `out` and returns
+  // it to fill; on failure `out` is as it was, but a ProcessStarted stays.
+  template <typename Out, typename NewEvent>
+  absl::Status DecodeAppending(const resdb_trace_record& record, Out* out,
+                               NewEvent new_event);
   // Fills `e` with the hook's event; false (counted) when the hook has no
   // decoding.
   absl::Status DecodeKnown(const resdb_trace_record& record,

@@ -2,104 +2,32 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <linux/capability.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdarg>
-#include <cstdio>
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/mutex.h"
 #include "bpf/hooks.skel.h"
 #include "collector/ingest/elf_binary.h"
+#include "collector/ingest/libbpf_util.h"
 #include "lib/status_macros.h"
 
 namespace resdb_trace::collector {
 namespace {
-
-// CAP_BPF and CAP_PERFMON (Linux 5.8); older uapi headers may lack them.
-constexpr int kCapPerfmon = 38;
-constexpr int kCapBpf = 39;
 
 constexpr char kCapabilityHelp[] =
     "loading the resdb_trace BPF program needs CAP_BPF and CAP_PERFMON (or "
     "CAP_SYS_ADMIN): run the collector as root or grant them with `setcap "
     "cap_bpf,cap_perfmon+ep <binary>`";
 
-absl::Mutex g_logger_mu;
-LibbpfLogger* g_logger ABSL_GUARDED_BY(g_logger_mu) = nullptr;
-
-int LibbpfPrint(enum libbpf_print_level level, const char* format,
-                va_list args) {
-  char buf[1024];
-  int n = vsnprintf(buf, sizeof(buf), format, args);
-  if (n < 0) return n;
-  std::string_view line(buf, std::min<size_t>(n, sizeof(buf) - 1));
-  while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
-
-  LibbpfLogLevel ours = level == LIBBPF_WARN   ? LibbpfLogLevel::kWarn
-                        : level == LIBBPF_INFO ? LibbpfLogLevel::kInfo
-                                               : LibbpfLogLevel::kDebug;
-  absl::MutexLock lock(&g_logger_mu);
-  if (g_logger != nullptr) {
-    (*g_logger)(ours, line);
-  } else if (ours == LibbpfLogLevel::kWarn) {
-    fprintf(stderr, "libbpf: %.*s\n", static_cast<int>(line.size()),
-            line.data());
-  }
-  return n;
-}
-
-bool HasCapability(const __user_cap_data_struct (&data)[2], int cap) {
-  return (data[cap / 32].effective & (1u << (cap % 32))) != 0;
-}
-
-// Fails early with a precise message instead of an opaque EPERM from load.
-absl::Status CheckCapabilities() {
-  __user_cap_header_struct header{};
-  header.version = _LINUX_CAPABILITY_VERSION_3;
-  header.pid = 0;
-  __user_cap_data_struct data[2] = {};
-  if (syscall(SYS_capget, &header, data) != 0) {
-    // can't tell: let the load itself decide
-    return absl::OkStatus();
-  }
-  if (HasCapability(data, CAP_SYS_ADMIN)) return absl::OkStatus();
-  if (HasCapability(data, kCapBpf) && HasCapability(data, kCapPerfmon)) {
-    return absl::OkStatus();
-  }
-  std::string missing;
-  if (!HasCapability(data, kCapBpf)) missing = "CAP_BPF";
-  if (!HasCapability(data, kCapPerfmon)) {
-    absl::StrAppend(&missing, missing.empty() ? "" : " and ", "CAP_PERFMON");
-  }
-  return absl::PermissionDeniedError(
-      absl::StrCat(kCapabilityHelp, " (missing: ", missing, ")"));
-}
-
 bool IsPowerOfTwo(size_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
-std::string ErrnoText(int err) {
-  return absl::StrCat(strerror(err), " (errno ", err, ")");
-}
-
 }  // namespace
-
-void SetLibbpfLogger(LibbpfLogger logger) {
-  {
-    absl::MutexLock lock(&g_logger_mu);
-    delete g_logger;
-    g_logger = logger ? new LibbpfLogger(std::move(logger)) : nullptr;
-  }
-  libbpf_set_print(LibbpfPrint);
-}
 
 int AttachReport::attached_count() const {
   return static_cast<int>(
@@ -136,18 +64,6 @@ std::string AttachReport::Summary() const {
   return out;
 }
 
-void BpfTracer::SkeletonDeleter::operator()(hooks_bpf* skel) const {
-  hooks_bpf__destroy(skel);
-}
-
-void BpfTracer::RingBufferDeleter::operator()(ring_buffer* rb) const {
-  ring_buffer__free(rb);
-}
-
-void BpfTracer::LinkDeleter::operator()(bpf_link* link) const {
-  bpf_link__destroy(link);
-}
-
 absl::StatusOr<std::unique_ptr<BpfTracer>> BpfTracer::Create(
     const Options& options) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -166,12 +82,12 @@ absl::StatusOr<std::unique_ptr<BpfTracer>> BpfTracer::Create(
         absl::StrFormat("max records per poll %d must be at least 1",
                         options.max_records_per_poll));
   }
-  RETURN_IF_ERROR(CheckCapabilities());
+  RETURN_IF_ERROR(CheckBpfCapabilities(kCapabilityHelp));
 
   if (options.logger) {
     SetLibbpfLogger(options.logger);
   } else {
-    libbpf_set_print(LibbpfPrint);
+    RouteLibbpfPrint();
   }
 
   std::unique_ptr<BpfTracer> tracer(new BpfTracer());
@@ -179,7 +95,8 @@ absl::StatusOr<std::unique_ptr<BpfTracer>> BpfTracer::Create(
   tracer->max_records_per_poll_ = options.max_records_per_poll;
   tracer->filter_pids_ = options.filter_pids || !options.pid_filter.empty();
 
-  tracer->skel_.reset(hooks_bpf__open());
+  tracer->skel_ =
+      SkeletonPtr<hooks_bpf>(hooks_bpf__open(), &hooks_bpf__destroy);
   if (!tracer->skel_) {
     int err = errno;
     return absl::InternalError(
@@ -201,14 +118,7 @@ absl::StatusOr<std::unique_ptr<BpfTracer>> BpfTracer::Create(
   }
 
   if (int err = hooks_bpf__load(skel); err != 0) {
-    if (err == -EPERM || err == -EACCES) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          kCapabilityHelp, ": load failed with ", ErrnoText(-err)));
-    }
-    return absl::InternalError(absl::StrCat(
-        "cannot load the hooks BPF program (the libbpf log above has the "
-        "verifier output): ",
-        ErrnoText(-err)));
+    return BpfLoadError(err, "hooks", kCapabilityHelp);
   }
 
   for (uint32_t tgid : options.pid_filter) {
@@ -235,12 +145,7 @@ absl::StatusOr<std::unique_ptr<BpfTracer>> BpfTracer::Create(
         "cannot map the ring buffer's positions: ", ErrnoText(err)));
   }
 
-  int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot count the possible cpus: ", ErrnoText(-cpus)));
-  }
-  tracer->num_cpus_ = cpus;
+  ASSIGN_OR_RETURN(tracer->num_cpus_, PossibleCpus());
   return tracer;
 }
 
@@ -309,7 +214,7 @@ absl::StatusOr<AttachReport> BpfTracer::AttachBinary(
       report.hooks.push_back(std::move(result));
       continue;
     }
-    attachments_.push_back(Attachment{path, pid, id, LinkPtr(link)});
+    attachments_.push_back(Attachment{path, pid, id, BpfLinkPtr(link)});
     result.state = HookAttachState::kAttached;
     report.hooks.push_back(std::move(result));
   }
@@ -391,21 +296,17 @@ Counters BpfTracer::ReadCounters() const {
   c.ringbuf_full_per_cpu.assign(num_cpus_, 0);
   std::vector<uint64_t> values(num_cpus_);
   for (uint32_t key = 0; key < RESDB_TRACE_CTR_COUNT; ++key) {
-    std::fill(values.begin(), values.end(), 0);
-    if (bpf_map__lookup_elem(skel_->maps.counters, &key, sizeof(key),
-                             values.data(), values.size() * sizeof(uint64_t),
-                             0) != 0) {
-      continue;
-    }
-    uint64_t sum = 0;
-    for (uint64_t v : values) sum += v;
+    // an unreadable counter reads as zero: the stats keep flowing
+    absl::StatusOr<uint64_t> sum =
+        SumPerCpu(skel_->maps.counters, key, &values);
+    if (!sum.ok()) continue;
     switch (key) {
       case RESDB_TRACE_CTR_RINGBUF_FULL:
-        c.ringbuf_full = sum;
+        c.ringbuf_full = *sum;
         c.ringbuf_full_per_cpu = values;
         break;
       case RESDB_TRACE_CTR_FILTERED:
-        c.filtered = sum;
+        c.filtered = *sum;
         break;
     }
   }

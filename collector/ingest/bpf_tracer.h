@@ -16,23 +16,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "bpf/trace_record.h"
+#include "collector/ingest/libbpf_util.h"
 
 struct hooks_bpf;
-struct ring_buffer;
-struct bpf_link;
 
 namespace resdb_trace::collector {
-
-// Severity of a libbpf log line.
-enum class LibbpfLogLevel { kWarn, kInfo, kDebug };
-
-// Receives libbpf's log lines (without the trailing newline).
-using LibbpfLogger = std::function<void(LibbpfLogLevel, std::string_view)>;
-
-// Routes libbpf's process-wide print callback into `logger`; an empty
-// logger restores the default (warnings to stderr, the rest dropped).
-// Thread-safe; the last call wins for every tracer in the process.
-void SetLibbpfLogger(LibbpfLogger logger);
 
 // What became of one hook in an attach request.
 enum class HookAttachState {
@@ -165,29 +153,18 @@ class BpfTracer {
   bool tracks_thread_phase() const { return track_thread_phase_; }
 
  private:
-  struct SkeletonDeleter {
-    void operator()(hooks_bpf* skel) const;
-  };
-  struct RingBufferDeleter {
-    void operator()(ring_buffer* rb) const;
-  };
-  struct LinkDeleter {
-    void operator()(bpf_link* link) const;
-  };
-  using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
-
   struct Attachment {
     std::string path;
     int pid = -1;
     uint32_t hook_id = 0;
-    LinkPtr link;
+    BpfLinkPtr link;
   };
 
   BpfTracer() = default;
   static int HandleSample(void* ctx, void* data, size_t size);
 
-  std::unique_ptr<hooks_bpf, SkeletonDeleter> skel_;
-  std::unique_ptr<ring_buffer, RingBufferDeleter> rb_;
+  SkeletonPtr<hooks_bpf> skel_{nullptr, nullptr};
+  RingBufferPtr rb_;
   std::vector<Attachment> attachments_;
   size_t ringbuf_bytes_ = 0;
   bool filter_pids_ = false;

@@ -13,7 +13,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/types/span.h"
 #include "lib/status_macros.h"
 #include "resdb_trace/catalog.h"
 
@@ -181,10 +180,8 @@ void Collector::ReaderLoop() {
     if (batch.arena == nullptr) {
       batch.arena = std::make_shared<EventArenaBatch>();
     }
-    absl::Status s = decoder_->Decode(
-        absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(&record),
-                                  sizeof(record)),
-        batch.arena->arena(), &batch.events);
+    absl::Status s =
+        decoder_->Decode(record, batch.arena->arena(), &batch.events);
     if (!s.ok()) {
       malformed_.fetch_add(1, std::memory_order_relaxed);
       return;

@@ -1,20 +1,17 @@
 #include "collector/ingest/elf_binary.h"
 
 #include <elf.h>
-#include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-#include <memory>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "collector/ingest/elf_file.h"
+#include "lib/status_macros.h"
 #include "resdb_trace/catalog.h"
 
 namespace resdb_trace::collector {
@@ -35,50 +32,6 @@ constexpr CatalogueEntry kCatalogue[] = {
 #undef RESDB_TRACE_X_ENTRY
 };
 
-// Closes the descriptor and ends the libelf handle on every path.
-class ElfHandle {
- public:
-  ElfHandle() = default;
-  ElfHandle(const ElfHandle&) = delete;
-  ElfHandle& operator=(const ElfHandle&) = delete;
-  ~ElfHandle() {
-    if (elf_ != nullptr) elf_end(elf_);
-    if (fd_ >= 0) close(fd_);
-  }
-
-  absl::Status Open(const std::string& path) {
-    // libelf refuses to work until the caller states the version it speaks.
-    if (elf_version(EV_CURRENT) == EV_NONE) {
-      return absl::InternalError(
-          absl::StrCat("libelf is unusable: ", elf_errmsg(-1)));
-    }
-    fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) {
-      int err = errno;
-      return absl::ErrnoToStatus(err, absl::StrCat("cannot open ", path));
-    }
-    elf_ = elf_begin(fd_, ELF_C_READ_MMAP, nullptr);
-    if (elf_ == nullptr || elf_kind(elf_) != ELF_K_ELF) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, " is not an ELF file"));
-    }
-    return absl::OkStatus();
-  }
-
-  Elf* get() const { return elf_; }
-
- private:
-  int fd_ = -1;
-  Elf* elf_ = nullptr;
-};
-
-std::string Hex(const unsigned char* bytes, size_t n) {
-  std::string out;
-  out.reserve(2 * n);
-  for (size_t i = 0; i < n; ++i) absl::StrAppendFormat(&out, "%02x", bytes[i]);
-  return out;
-}
-
 }  // namespace
 
 std::optional<uint64_t> SemaphoreTable::SlotFileOffset(uint32_t id) const {
@@ -88,32 +41,17 @@ std::optional<uint64_t> SemaphoreTable::SlotFileOffset(uint32_t id) const {
 }
 
 absl::StatusOr<ElfBinary> ElfBinary::Open(const std::string& path) {
-  ElfHandle handle;
-  if (absl::Status s = handle.Open(path); !s.ok()) return s;
-  Elf* elf = handle.get();
-
-  GElf_Ehdr ehdr;
-  if (gelf_getehdr(elf, &ehdr) == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": cannot read the ELF header: ", elf_errmsg(-1)));
-  }
+  ASSIGN_OR_RETURN(ElfFile file, ElfFile::Open(path));
+  ASSIGN_OR_RETURN(GElf_Ehdr ehdr, file.Header());
+  ASSIGN_OR_RETURN(std::vector<GElf_Phdr> phdrs, file.ProgramHeaders());
 
   ElfBinary bin;
   bin.path_ = path;
   bin.dyn_ = ehdr.e_type == ET_DYN;
+  bin.build_id_ = file.BuildId();
 
-  size_t phnum = 0;
-  if (elf_getphdrnum(elf, &phnum) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": cannot read the program headers: ", elf_errmsg(-1)));
-  }
   bool has_interp = false;
-  for (size_t i = 0; i < phnum; ++i) {
-    GElf_Phdr phdr;
-    if (gelf_getphdr(elf, static_cast<int>(i), &phdr) == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": cannot read program header ", i, ": ", elf_errmsg(-1)));
-    }
+  for (const GElf_Phdr& phdr : phdrs) {
     if (phdr.p_type == PT_INTERP) has_interp = true;
     if (phdr.p_type == PT_LOAD) {
       bin.segments_.push_back({phdr.p_vaddr, phdr.p_offset, phdr.p_filesz});
@@ -121,77 +59,40 @@ absl::StatusOr<ElfBinary> ElfBinary::Open(const std::string& path) {
   }
 
   bool df1_pie = false;
-  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr;
-       scn = elf_nextscn(elf, scn)) {
-    GElf_Shdr shdr;
-    if (gelf_getshdr(scn, &shdr) == nullptr) continue;
-
-    if (shdr.sh_type == SHT_NOTE && bin.build_id_.empty()) {
-      Elf_Data* data = elf_getdata(scn, nullptr);
-      if (data == nullptr) continue;
-      GElf_Nhdr nhdr;
-      size_t off = 0;
-      size_t name_off = 0;
-      size_t desc_off = 0;
-      while ((off = gelf_getnote(data, off, &nhdr, &name_off, &desc_off)) > 0) {
-        const char* note_name =
-            static_cast<const char*>(data->d_buf) + name_off;
-        if (nhdr.n_type == NT_GNU_BUILD_ID && nhdr.n_namesz == 4 &&
-            std::memcmp(note_name, "GNU", 4) == 0) {
-          bin.build_id_ =
-              Hex(static_cast<const unsigned char*>(data->d_buf) + desc_off,
-                  nhdr.n_descsz);
-          break;
-        }
-      }
-      continue;
-    }
-
-    if (shdr.sh_type == SHT_DYNAMIC) {
-      Elf_Data* data = elf_getdata(scn, nullptr);
-      if (data == nullptr || shdr.sh_entsize == 0) continue;
-      size_t n = shdr.sh_size / shdr.sh_entsize;
-      for (size_t i = 0; i < n; ++i) {
-        GElf_Dyn dyn;
-        if (gelf_getdyn(data, static_cast<int>(i), &dyn) == nullptr) break;
-        if (dyn.d_tag == DT_FLAGS_1 && (dyn.d_un.d_val & DF_1_PIE) != 0) {
-          df1_pie = true;
-        }
-      }
-      continue;
-    }
-
-    if (shdr.sh_type != SHT_SYMTAB && shdr.sh_type != SHT_DYNSYM) continue;
+  file.ForEachSection([&](Elf_Scn* scn, const GElf_Shdr& shdr) {
+    if (shdr.sh_type != SHT_DYNAMIC) return;
     Elf_Data* data = elf_getdata(scn, nullptr);
-    if (data == nullptr || shdr.sh_entsize == 0) continue;
-    const bool dynamic = shdr.sh_type == SHT_DYNSYM;
+    if (data == nullptr || shdr.sh_entsize == 0) return;
     size_t n = shdr.sh_size / shdr.sh_entsize;
     for (size_t i = 0; i < n; ++i) {
-      GElf_Sym sym;
-      if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) break;
-      if (sym.st_shndx == SHN_UNDEF) continue;
-      const char* name = elf_strptr(elf, shdr.sh_link, sym.st_name);
-      if (name == nullptr || !absl::StartsWith(name, kHookPrefix)) continue;
-      int type = GELF_ST_TYPE(sym.st_info);
-      if (type != STT_FUNC && type != STT_OBJECT) continue;
-      // .symtab and .dynsym repeat each other; keep one entry per name
-      bool seen = false;
-      for (ElfSymbol& s : bin.symbols_) {
-        if (s.name == name) {
-          s.dynamic = s.dynamic || dynamic;
-          seen = true;
-          break;
-        }
+      GElf_Dyn dyn;
+      if (gelf_getdyn(data, static_cast<int>(i), &dyn) == nullptr) break;
+      if (dyn.d_tag == DT_FLAGS_1 && (dyn.d_un.d_val & DF_1_PIE) != 0) {
+        df1_pie = true;
       }
-      if (seen) continue;
-      ElfSymbol s;
-      s.name = name;
-      s.vaddr = sym.st_value;
-      s.size = sym.st_size;
-      s.dynamic = dynamic;
-      bin.symbols_.push_back(std::move(s));
     }
-  }
+  });
+
+  file.ForEachSymbol([&](const ElfSymbolEntry& entry) {
+    if (entry.name == nullptr || !absl::StartsWith(entry.name, kHookPrefix)) {
+      return;
+    }
+    int type = GELF_ST_TYPE(entry.sym.st_info);
+    if (type != STT_FUNC && type != STT_OBJECT) return;
+    // .symtab and .dynsym repeat each other; keep one entry per name
+    for (ElfSymbol& s : bin.symbols_) {
+      if (s.name == entry.name) {
+        s.dynamic = s.dynamic || entry.dynamic;
+        return;
+      }
+    }
+    ElfSymbol s;
+    s.name = entry.name;
+    s.vaddr = entry.sym.st_value;
+    s.size = entry.sym.st_size;
+    s.dynamic = entry.dynamic;
+    bin.symbols_.push_back(std::move(s));
+  });
   bin.pie_ = bin.dyn_ && (df1_pie || has_interp);
 
   for (ElfSymbol& s : bin.symbols_) {

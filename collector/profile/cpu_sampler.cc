@@ -2,7 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <linux/capability.h>
 #include <linux/perf_event.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -21,44 +20,16 @@
 #include "bpf/profile.skel.h"
 #include "bpf/profile_record.h"
 #include "bpf/trace_record.h"
+#include "collector/ingest/libbpf_util.h"
 #include "collector/profile/proc_maps.h"
 
 namespace resdb_trace::collector::profile {
 namespace {
 
-// CAP_BPF and CAP_PERFMON (Linux 5.8); older uapi headers may lack them.
-constexpr int kCapPerfmon = 38;
-constexpr int kCapBpf = 39;
-
 constexpr char kCapabilityHelp[] =
     "CPU profiling loads a BPF program and opens system-wide perf events: it "
     "needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); run as root or grant "
     "them with `setcap cap_bpf,cap_perfmon+ep <binary>`";
-
-std::string ErrnoText(int err) {
-  return absl::StrCat(strerror(err), " (errno ", err, ")");
-}
-
-bool HasCapability(const __user_cap_data_struct (&data)[2], int cap) {
-  return (data[cap / 32].effective & (1u << (cap % 32))) != 0;
-}
-
-// Fails early with the missing capability instead of an opaque EPERM.
-absl::Status CheckCapabilities() {
-  __user_cap_header_struct header{};
-  header.version = _LINUX_CAPABILITY_VERSION_3;
-  __user_cap_data_struct data[2] = {};
-  if (syscall(SYS_capget, &header, data) != 0) return absl::OkStatus();
-  if (HasCapability(data, CAP_SYS_ADMIN)) return absl::OkStatus();
-  std::string missing;
-  if (!HasCapability(data, kCapBpf)) missing = "CAP_BPF";
-  if (!HasCapability(data, kCapPerfmon)) {
-    absl::StrAppend(&missing, missing.empty() ? "" : " and ", "CAP_PERFMON");
-  }
-  if (missing.empty()) return absl::OkStatus();
-  return absl::PermissionDeniedError(
-      absl::StrCat(kCapabilityHelp, " (missing: ", missing, ")"));
-}
 
 uint32_t MaxSampleRate() {
   absl::StatusOr<std::string> text =
@@ -145,15 +116,6 @@ SamplerCounters& SamplerCounters::operator-=(const SamplerCounters& o) {
   return *this;
 }
 
-void CpuSampler::SkeletonDeleter::operator()(profile_bpf* skel) const {
-  profile_bpf__destroy(skel);
-}
-
-void CpuSampler::LinkDeleter::operator()(bpf_link* link) const {
-  // also closes the perf event fd the link was made from
-  bpf_link__destroy(link);
-}
-
 absl::StatusOr<std::unique_ptr<CpuSampler>> CpuSampler::Create(
     const Options& options) {
   const uint32_t max_rate = MaxSampleRate();
@@ -170,14 +132,17 @@ absl::StatusOr<std::unique_ptr<CpuSampler>> CpuSampler::Create(
   if (options.phase_max_age < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("phase_max_age must not be negative");
   }
-  if (absl::Status s = CheckCapabilities(); !s.ok()) return s;
+  if (absl::Status s = CheckBpfCapabilities(kCapabilityHelp); !s.ok()) {
+    return s;
+  }
 
   std::unique_ptr<CpuSampler> sampler(new CpuSampler());
   sampler->frequency_hz_ = options.frequency_hz;
   sampler->max_stack_depth_ = MaxStackDepth();
   sampler->flip_grace_ = options.flip_grace;
 
-  sampler->skel_.reset(profile_bpf__open());
+  sampler->skel_ =
+      SkeletonPtr<profile_bpf>(profile_bpf__open(), &profile_bpf__destroy);
   if (!sampler->skel_) {
     int err = errno;
     return absl::InternalError(
@@ -234,22 +199,12 @@ absl::StatusOr<std::unique_ptr<CpuSampler>> CpuSampler::Create(
   }
 
   if (int err = profile_bpf__load(skel); err != 0) {
-    if (err == -EPERM || err == -EACCES) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          kCapabilityHelp, ": load failed with ", ErrnoText(-err)));
-    }
-    return absl::InternalError(absl::StrCat(
-        "cannot load the profile BPF program (the libbpf log above has the "
-        "verifier output): ",
-        ErrnoText(-err)));
+    return BpfLoadError(err, "profile", kCapabilityHelp);
   }
 
-  int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot count the possible cpus: ", ErrnoText(-cpus)));
-  }
-  sampler->num_cpus_ = cpus;
+  absl::StatusOr<int> cpus = PossibleCpus();
+  if (!cpus.ok()) return cpus.status();
+  sampler->num_cpus_ = *cpus;
   sampler->last_flip_ = absl::Now();
   return sampler;
 }
@@ -264,7 +219,7 @@ absl::Status CpuSampler::Start() {
   absl::StatusOr<std::vector<int>> cpus = OnlineCpus();
   if (!cpus.ok()) return cpus.status();
 
-  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
+  std::vector<BpfLinkPtr> links;
   for (int cpu : *cpus) {
     perf_event_attr attr;
     memset(&attr, 0, sizeof(attr));
@@ -437,14 +392,11 @@ SamplerCounters CpuSampler::ReadCounters() const {
   c.stacks_evicted = stacks_evicted_.load(std::memory_order_relaxed);
   std::vector<uint64_t> values(num_cpus_);
   for (uint32_t key = 0; key < RESDB_PROFILE_CTR_COUNT; ++key) {
-    std::fill(values.begin(), values.end(), 0);
-    if (bpf_map__lookup_elem(skel_->maps.profile_counters, &key, sizeof(key),
-                             values.data(), values.size() * sizeof(uint64_t),
-                             0) != 0) {
-      continue;
-    }
-    uint64_t sum = 0;
-    for (uint64_t v : values) sum += v;
+    // an unreadable counter reads as zero: the drain still returns samples
+    absl::StatusOr<uint64_t> total =
+        SumPerCpu(skel_->maps.profile_counters, key, &values);
+    if (!total.ok()) continue;
+    const uint64_t sum = *total;
     switch (key) {
       case RESDB_PROFILE_CTR_SAMPLES:
         c.samples = sum;

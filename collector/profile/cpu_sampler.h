@@ -13,9 +13,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "collector/ingest/libbpf_util.h"
 
 struct profile_bpf;
-struct bpf_link;
 
 namespace resdb_trace::collector::profile {
 
@@ -123,17 +123,11 @@ class CpuSampler {
   size_t max_stack_depth() const { return max_stack_depth_; }
 
  private:
-  struct SkeletonDeleter {
-    void operator()(profile_bpf* skel) const;
-  };
-  struct LinkDeleter {
-    void operator()(bpf_link* link) const;
-  };
-
   CpuSampler() = default;
 
-  std::unique_ptr<profile_bpf, SkeletonDeleter> skel_;
-  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
+  SkeletonPtr<profile_bpf> skel_{nullptr, nullptr};
+  // destroying a perf-event link also closes the perf event fd
+  std::vector<BpfLinkPtr> links_;
   uint32_t frequency_hz_ = 0;
   size_t max_stack_depth_ = 0;
   absl::Duration flip_grace_;

@@ -2,39 +2,18 @@
 
 #include <elf.h>
 #include <elfutils/libdw.h>
-#include <fcntl.h>
 #include <gelf.h>
-#include <libelf.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <tuple>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "lib/status_macros.h"
 
 namespace resdb_trace::collector::profile {
 namespace {
-
-std::string Hex(const unsigned char* bytes, size_t n) {
-  std::string out;
-  out.reserve(2 * n);
-  for (size_t i = 0; i < n; ++i) absl::StrAppendFormat(&out, "%02x", bytes[i]);
-  return out;
-}
-
-absl::Status InitLibelf() {
-  // libelf refuses to work until the caller states the version it speaks
-  if (elf_version(EV_CURRENT) == EV_NONE) {
-    return absl::InternalError(
-        absl::StrCat("libelf is unusable: ", elf_errmsg(-1)));
-  }
-  return absl::OkStatus();
-}
 
 // Which of several names of one address a frame shows: the one with the
 // fewest leading underscores (getpid, not __getpid), then global over weak
@@ -67,73 +46,43 @@ struct ElfModule::RawSymbol {
 
 namespace {
 
-// Appends the defined functions of every SHT_SYMTAB / SHT_DYNSYM section;
-// sets *has_symtab when a .symtab with contents was seen.
+// Appends the defined functions of `file`'s .symtab and .dynsym; sets
+// *has_symtab when a .symtab with contents was seen.
 template <typename Raw>
-void ReadSymbols(Elf* elf, std::vector<Raw>* out, bool* has_symtab) {
-  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr;
-       scn = elf_nextscn(elf, scn)) {
-    GElf_Shdr shdr;
-    if (gelf_getshdr(scn, &shdr) == nullptr) continue;
-    if (shdr.sh_type != SHT_SYMTAB && shdr.sh_type != SHT_DYNSYM) continue;
-    // NOBITS: a stripped debug file keeps the header but not the contents
-    Elf_Data* data = elf_getdata(scn, nullptr);
-    if (data == nullptr || data->d_buf == nullptr || shdr.sh_entsize == 0) {
-      continue;
-    }
-    if (shdr.sh_type == SHT_SYMTAB) *has_symtab = true;
-    size_t n = shdr.sh_size / shdr.sh_entsize;
-    for (size_t i = 0; i < n; ++i) {
-      GElf_Sym sym;
-      if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) break;
-      int type = GELF_ST_TYPE(sym.st_info);
-      if (type != STT_FUNC && type != STT_GNU_IFUNC) continue;
-      if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
-      const char* name = elf_strptr(elf, shdr.sh_link, sym.st_name);
-      if (name == nullptr || name[0] == '\0') continue;
-      Raw s;
-      s.start = sym.st_value;
-      s.size = sym.st_size;
-      s.name = name;
-      s.rank = RankOf(s.name, GELF_ST_BIND(sym.st_info));
-      out->push_back(std::move(s));
-    }
-  }
+void ReadSymbols(const ElfFile& file, std::vector<Raw>* out, bool* has_symtab) {
+  const ElfSymbolTables tables =
+      file.ForEachSymbol([out](const ElfSymbolEntry& entry) {
+        int type = GELF_ST_TYPE(entry.sym.st_info);
+        if (type != STT_FUNC && type != STT_GNU_IFUNC) return;
+        if (entry.sym.st_value == 0) return;
+        if (entry.name == nullptr || entry.name[0] == '\0') return;
+        Raw s;
+        s.start = entry.sym.st_value;
+        s.size = entry.sym.st_size;
+        s.name = entry.name;
+        s.rank = RankOf(s.name, GELF_ST_BIND(entry.sym.st_info));
+        out->push_back(std::move(s));
+      });
+  if (tables.symtab) *has_symtab = true;
 }
 
 }  // namespace
 
 ElfModule::~ElfModule() {
-  {
-    absl::MutexLock lock(&dwarf_mu_);
-    if (dwarf_ != nullptr) dwarf_end(dwarf_);
-    dwarf_ = nullptr;
-  }
-  if (debug_elf_ != nullptr) elf_end(debug_elf_);
-  if (debug_fd_ >= 0) close(debug_fd_);
-  if (elf_ != nullptr) elf_end(elf_);
-  if (fd_ >= 0) close(fd_);
+  absl::MutexLock lock(&dwarf_mu_);
+  if (dwarf_ != nullptr) dwarf_end(dwarf_);
+  dwarf_ = nullptr;
 }
 
 absl::StatusOr<std::unique_ptr<ElfModule>> ElfModule::Open(
     const std::string& open_path, const std::string& display_path,
     const Options& options) {
-  if (absl::Status s = InitLibelf(); !s.ok()) return s;
-  std::unique_ptr<ElfModule> m(new ElfModule());
+  ASSIGN_OR_RETURN(ElfFile file, ElfFile::Open(open_path, display_path));
+  std::unique_ptr<ElfModule> m(new ElfModule(std::move(file)));
   m->path_ = display_path;
-  m->fd_ = open(open_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (m->fd_ < 0) {
-    int err = errno;
-    return absl::ErrnoToStatus(err, absl::StrCat("cannot open ", open_path));
-  }
-  m->elf_ = elf_begin(m->fd_, ELF_C_READ_MMAP, nullptr);
-  if (m->elf_ == nullptr || elf_kind(m->elf_) != ELF_K_ELF) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(open_path, " is not an ELF file"));
-  }
-  if (absl::Status s = m->LoadHeaders(); !s.ok()) return s;
+  RETURN_IF_ERROR(m->LoadHeaders());
   std::vector<RawSymbol> raw;
-  ReadSymbols(m->elf_, &raw, &m->has_symtab_);
+  ReadSymbols(m->file_, &raw, &m->has_symtab_);
   m->OpenDebugInfo(options, &raw);
   m->FinishSymbols(std::move(raw));
   return m;
@@ -141,36 +90,21 @@ absl::StatusOr<std::unique_ptr<ElfModule>> ElfModule::Open(
 
 absl::StatusOr<std::unique_ptr<ElfModule>> ElfModule::OpenMemory(
     std::string image, const std::string& display_path) {
-  if (absl::Status s = InitLibelf(); !s.ok()) return s;
-  std::unique_ptr<ElfModule> m(new ElfModule());
+  ASSIGN_OR_RETURN(ElfFile file,
+                   ElfFile::FromMemory(std::move(image), display_path));
+  std::unique_ptr<ElfModule> m(new ElfModule(std::move(file)));
   m->path_ = display_path;
-  m->image_ = std::move(image);
-  m->elf_ = elf_memory(m->image_.data(), m->image_.size());
-  if (m->elf_ == nullptr || elf_kind(m->elf_) != ELF_K_ELF) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(display_path, " is not an ELF image"));
-  }
-  if (absl::Status s = m->LoadHeaders(); !s.ok()) return s;
+  RETURN_IF_ERROR(m->LoadHeaders());
   std::vector<RawSymbol> raw;
-  ReadSymbols(m->elf_, &raw, &m->has_symtab_);
+  ReadSymbols(m->file_, &raw, &m->has_symtab_);
   m->FinishSymbols(std::move(raw));
   return m;
 }
 
 absl::Status ElfModule::LoadHeaders() {
-  GElf_Ehdr ehdr;
-  if (gelf_getehdr(elf_, &ehdr) == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path_, ": cannot read the ELF header: ", elf_errmsg(-1)));
-  }
-  size_t phnum = 0;
-  if (elf_getphdrnum(elf_, &phnum) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path_, ": cannot read the program headers: ", elf_errmsg(-1)));
-  }
-  for (size_t i = 0; i < phnum; ++i) {
-    GElf_Phdr phdr;
-    if (gelf_getphdr(elf_, static_cast<int>(i), &phdr) == nullptr) continue;
+  RETURN_IF_ERROR(file_.Header().status());
+  ASSIGN_OR_RETURN(std::vector<GElf_Phdr> phdrs, file_.ProgramHeaders());
+  for (const GElf_Phdr& phdr : phdrs) {
     if (phdr.p_type != PT_LOAD) continue;
     segments_.push_back({phdr.p_vaddr, phdr.p_offset, phdr.p_filesz,
                          (phdr.p_flags & PF_X) != 0});
@@ -180,31 +114,7 @@ absl::Status ElfModule::LoadHeaders() {
   std::stable_sort(
       segments_.begin(), segments_.end(),
       [](const Segment& a, const Segment& b) { return a.exec && !b.exec; });
-
-  for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn != nullptr;
-       scn = elf_nextscn(elf_, scn)) {
-    GElf_Shdr shdr;
-    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_NOTE) {
-      continue;
-    }
-    Elf_Data* data = elf_getdata(scn, nullptr);
-    if (data == nullptr || data->d_buf == nullptr) continue;
-    GElf_Nhdr nhdr;
-    size_t off = 0;
-    size_t name_off = 0;
-    size_t desc_off = 0;
-    while ((off = gelf_getnote(data, off, &nhdr, &name_off, &desc_off)) > 0) {
-      const char* note_name = static_cast<const char*>(data->d_buf) + name_off;
-      if (nhdr.n_type == NT_GNU_BUILD_ID && nhdr.n_namesz == 4 &&
-          std::memcmp(note_name, "GNU", 4) == 0) {
-        build_id_ =
-            Hex(static_cast<const unsigned char*>(data->d_buf) + desc_off,
-                nhdr.n_descsz);
-        break;
-      }
-    }
-    if (!build_id_.empty()) break;
-  }
+  build_id_ = file_.BuildId();
   return absl::OkStatus();
 }
 
@@ -214,26 +124,19 @@ void ElfModule::OpenDebugInfo(const Options& options,
   if (!options.line_numbers && !want_symbols) return;
 
   Dwarf* dw = options.line_numbers
-                  ? dwarf_begin_elf(elf_, DWARF_C_READ, nullptr)
+                  ? dwarf_begin_elf(file_.elf(), DWARF_C_READ, nullptr)
                   : nullptr;
   if ((dw == nullptr || want_symbols) && build_id_.size() > 2) {
     for (const std::string& dir : options.debug_dirs) {
       std::string path =
           absl::StrCat(dir, "/.build-id/", build_id_.substr(0, 2), "/",
                        build_id_.substr(2), ".debug");
-      int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) continue;
-      Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
-      if (elf == nullptr || elf_kind(elf) != ELF_K_ELF) {
-        if (elf != nullptr) elf_end(elf);
-        close(fd);
-        continue;
-      }
-      debug_fd_ = fd;
-      debug_elf_ = elf;
-      if (want_symbols) ReadSymbols(elf, raw, &has_symtab_);
+      absl::StatusOr<ElfFile> debug = ElfFile::Open(path);
+      if (!debug.ok()) continue;
+      debug_file_ = std::move(*debug);
+      if (want_symbols) ReadSymbols(*debug_file_, raw, &has_symtab_);
       if (dw == nullptr && options.line_numbers) {
-        dw = dwarf_begin_elf(elf, DWARF_C_READ, nullptr);
+        dw = dwarf_begin_elf(debug_file_->elf(), DWARF_C_READ, nullptr);
       }
       break;
     }

@@ -11,13 +11,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "collector/ingest/elf_file.h"
 
-typedef struct Elf Elf;
 typedef struct Dwarf Dwarf;
 
 namespace resdb_trace::collector::profile {
@@ -89,8 +90,8 @@ class ElfModule {
 
   struct RawSymbol;
 
-  ElfModule() = default;
-  // Reads the segments and the build id of elf_.
+  explicit ElfModule(ElfFile file) : file_(std::move(file)) {}
+  // Reads the segments and the build id of file_.
   absl::Status LoadHeaders();
   // Opens DWARF (and a separate debug file's symbols when the file has no
   // .symtab), appending those symbols to `raw`.
@@ -104,11 +105,10 @@ class ElfModule {
   std::vector<ElfFunction> functions_;
   bool has_symtab_ = false;
 
-  std::string image_;  // OpenMemory's copy, which elf_ reads.
-  int fd_ = -1;
-  Elf* elf_ = nullptr;
-  int debug_fd_ = -1;
-  Elf* debug_elf_ = nullptr;
+  ElfFile file_;
+  // The separate debug file, when one was found by build id.
+  std::optional<ElfFile> debug_file_;
+  // reads file_ or debug_file_, so ends before them (see the destructor);
   // libdw is not thread-safe per handle: lookups take the mutex
   mutable absl::Mutex dwarf_mu_;
   Dwarf* dwarf_ ABSL_PT_GUARDED_BY(dwarf_mu_) = nullptr;

@@ -26,7 +26,21 @@ std::string_view NextToken(std::string_view& s) {
   return token;
 }
 
-// Parses all of `s` as lowercase or uppercase hex, at most 16 digits.
+bool ParseDecimal(std::string_view s, uint64_t* out) {
+  if (s.empty() || s.size() > 20) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    uint64_t d = static_cast<uint64_t>(c - '0');
+    if (v > (UINT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
 bool ParseHex(std::string_view s, uint64_t* out) {
   if (s.empty() || s.size() > 16) return false;
   uint64_t v = 0;
@@ -46,21 +60,6 @@ bool ParseHex(std::string_view s, uint64_t* out) {
   *out = v;
   return true;
 }
-
-bool ParseDecimal(std::string_view s, uint64_t* out) {
-  if (s.empty() || s.size() > 20) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    uint64_t d = static_cast<uint64_t>(c - '0');
-    if (v > (UINT64_MAX - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  *out = v;
-  return true;
-}
-
-}  // namespace
 
 std::optional<MapsEntry> ParseProcMapsLine(std::string_view line) {
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {

@@ -41,6 +41,11 @@ struct MapsEntry {
   bool pseudo() const { return !path.empty() && path.front() == '['; }
 };
 
+// Parses all of `s` as hex digits (either case, no "0x", at most 16 digits)
+// into `*out`; false, leaving `*out` alone, otherwise. /proc files
+// (maps, kallsyms) print addresses this way.
+bool ParseHex(std::string_view s, uint64_t* out);
+
 // Parses one line (a trailing '\n' is allowed). nullopt when the line is not
 // in the maps format: missing fields, bad hex, start >= end, bad perms.
 std::optional<MapsEntry> ParseProcMapsLine(std::string_view line);

@@ -431,6 +431,39 @@ TEST_F(DecoderTest, FirstRecordOfAPidAnnouncesTheProcess) {
   EXPECT_EQ(out[4].event_id(), 6u);
 }
 
+// The collector's typed path onto an arena produces exactly what the bytes
+// path produces, and counts the same way.
+TEST_F(DecoderTest, TypedRecordOntoAnArenaMatchesTheBytesPath) {
+  Decoder typed(&clock_, Options());
+  google::protobuf::Arena arena;
+  std::vector<v1::Event*> got;
+  std::vector<v1::Event> want;
+  for (uint32_t id : {RESDB_TRACE_ID_prepared, RESDB_TRACE_ID_committed}) {
+    ASSERT_TRUE(typed.Decode(BaseRecord(id), &arena, &got).ok());
+    ASSERT_TRUE(decoder_.Decode(Bytes(BaseRecord(id)), &want).ok());
+  }
+  ASSERT_EQ(got.size(), 3u);  // ProcessStarted, PREPARED, COMMITTED
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i]->GetArena(), &arena);
+    std::string diff;
+    MessageDifferencer differencer;
+    differencer.ReportDifferencesToString(&diff);
+    EXPECT_TRUE(differencer.Compare(want[i], *got[i])) << i << ": " << diff;
+  }
+
+  const absl::Status unknown = typed.Decode(BaseRecord(1000), &arena, &got);
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kNotFound) << unknown;
+  EXPECT_EQ(got.size(), 3u);
+  const DecoderStats stats = typed.stats();
+  EXPECT_EQ(stats.records, 3u);
+  EXPECT_EQ(stats.decoded, 2u);
+  EXPECT_EQ(stats.unknown_hook, 1u);
+  EXPECT_EQ(stats.wrong_size, 0u);
+  EXPECT_EQ(stats.malformed, 1u);
+  EXPECT_EQ(stats.processes_seen, 1u);
+}
+
 TEST_F(DecoderTest, ProcessStartedCanBeTurnedOff) {
   DecoderOptions o = Options();
   o.emit_process_started = false;

@@ -13,6 +13,25 @@
 namespace resdb_trace::collector::profile {
 namespace {
 
+TEST(ParseHexTest, AcceptsUpToSixteenDigitsOfEitherCase) {
+  uint64_t v = 0;
+  EXPECT_TRUE(ParseHex("ffffffffA0b1C2d3", &v));
+  EXPECT_EQ(v, 0xffffffffa0b1c2d3u);
+  EXPECT_TRUE(ParseHex("0", &v));
+  EXPECT_EQ(v, 0u);
+  EXPECT_TRUE(ParseHex("FFFFFFFFFFFFFFFF", &v));
+  EXPECT_EQ(v, UINT64_MAX);
+}
+
+TEST(ParseHexTest, RejectsAndLeavesTheOutputAlone) {
+  for (const char* bad :
+       {"", "0x10", "12g4", " 12", "12 ", "-1", "10000000000000000"}) {
+    uint64_t v = 42;
+    EXPECT_FALSE(ParseHex(bad, &v)) << '"' << bad << '"';
+    EXPECT_EQ(v, 42u) << '"' << bad << '"';
+  }
+}
+
 TEST(ParseProcMapsLineTest, FileMapping) {
   std::optional<MapsEntry> e = ParseProcMapsLine(
       "55d0c3a00000-55d0c3a21000 r-xp 00002000 fd:01 1315092                   "
