@@ -350,7 +350,8 @@ class SubscriberQueue {
   size_t size_ ABSL_GUARDED_BY(mu_) = 0;   // events queued
   // when size_ last left 0
   HubClock::time_point first_available_ ABSL_GUARDED_BY(mu_);
-  bool consumer_waiting_ ABSL_GUARDED_BY(mu_) = false;  // consumer armed a wakeup
+  bool consumer_waiting_ ABSL_GUARDED_BY(mu_) =
+      false;  // consumer armed a wakeup
   size_t wake_at_depth_ ABSL_GUARDED_BY(mu_) =
       std::numeric_limits<size_t>::max();
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
