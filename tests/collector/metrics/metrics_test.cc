@@ -351,10 +351,10 @@ TEST(Metrics, ThrowingCallbackIsCountedAndLoggedOnce) {
                   .ok());
   EXPECT_EQ(r.callback_errors(), 0u);
 
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   Scrape(r);
   Scrape(r);
-  const std::string log = testing::internal::GetCapturedStderr();
+  const std::string log = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(r.callback_errors(), 4u);  // two families, two scrapes
   EXPECT_EQ(log,
             "metrics: the callback of flaky threw (gone); it renders without "
