@@ -97,7 +97,7 @@ absl::Status HttpTransport::Register(http::HttpServer* http) {
 }
 
 size_t HttpTransport::sessions() const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   return sessions_.size();
 }
 
@@ -135,7 +135,7 @@ std::shared_ptr<HttpTransport::Entry> HttpTransport::NewSession(
   e->legacy = legacy;
   e->last_used = absl::Now();
   *id = RandomId();
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   const absl::Time now = absl::Now();
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     if (!it->second->legacy &&
@@ -163,7 +163,7 @@ std::shared_ptr<HttpTransport::Entry> HttpTransport::NewSession(
 
 std::shared_ptr<HttpTransport::Entry> HttpTransport::Find(
     const std::string& id) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return nullptr;
   it->second->last_used = absl::Now();
@@ -171,7 +171,7 @@ std::shared_ptr<HttpTransport::Entry> HttpTransport::Find(
 }
 
 void HttpTransport::End(const std::string& id) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   sessions_.erase(id);
 }
 
@@ -264,9 +264,10 @@ void HttpTransport::Stream(const http::Request& request,
   while (true) {
     std::deque<std::string> out;
     {
-      std::unique_lock<std::mutex> l(e->mu);
-      e->cv.wait_for(l, std::chrono::milliseconds(50),
-                     [&] { return !e->outbox.empty(); });
+      absl::MutexLock l(&e->mu);
+      const absl::Time deadline = absl::Now() + absl::Milliseconds(50);
+      while (e->outbox.empty() && !e->cv.WaitWithDeadline(&e->mu, deadline)) {
+      }
       out.swap(e->outbox);
     }
     bool ok = true;
@@ -302,9 +303,9 @@ http::Response HttpTransport::PostMessage(const http::Request& request) {
   Json reply = message.is_discarded() ? McpServer::ParseErrorReply(why)
                                       : server_->Handle(message, &e->session);
   if (!reply.is_null()) {
-    std::lock_guard<std::mutex> l(e->mu);
+    absl::MutexLock l(&e->mu);
     e->outbox.push_back(Dump(reply));
-    e->cv.notify_all();
+    e->cv.SignalAll();
   }
   return http::Response::Text(202, "Accepted\n");
 }

@@ -20,19 +20,19 @@
 #ifndef RESDB_TRACE_CLIENTS_MCP_HTTP_TRANSPORT_H_
 #define RESDB_TRACE_CLIENTS_MCP_HTTP_TRANSPORT_H_
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "clients/mcp/mcp_server.h"
 #include "lib/net/http_message.h"
 #include "lib/net/http_server.h"
-#include "clients/mcp/mcp_server.h"
 
 namespace resdb_trace::collector::mcp {
 
@@ -63,11 +63,11 @@ class HttpTransport {
   struct Entry {
     Session session;
     bool legacy = false;
-    absl::Time last_used;
+    absl::Time last_used;  // guarded by HttpTransport::mu_ once registered
     // Legacy SSE: replies waiting for the stream's thread.
-    std::mutex mu;
-    std::condition_variable cv;
-    std::deque<std::string> outbox;
+    absl::Mutex mu;
+    absl::CondVar cv;
+    std::deque<std::string> outbox ABSL_GUARDED_BY(mu);
   };
 
   http::Response Post(const http::Request& request);
@@ -84,8 +84,8 @@ class HttpTransport {
 
   const McpServer* server_;
   const HttpTransportOptions options_;
-  mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Entry>> sessions_;  // guarded by mu_
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Entry>> sessions_ ABSL_GUARDED_BY(mu_);
 };
 
 // A JSON-RPC error as an HTTP response (id null), for transport failures.

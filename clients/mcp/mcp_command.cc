@@ -15,11 +15,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "lib/net/http_server.h"
 #include "clients/mcp/http_transport.h"
+#include "clients/mcp/kv_backend.h"
 #include "clients/mcp/mcp_server.h"
 #include "clients/mcp/resdb_tools.h"
 #include "clients/mcp/stdio_transport.h"
+#include "lib/net/http_server.h"
 
 namespace resdb_trace::collector::mcp {
 
@@ -43,10 +44,13 @@ Transports:
 Backends:
   --collector ADDR     the collector (default: the CLI's --listen,
                        unix:///run/resdb-trace/collector.sock)
+  --kv-backend NAME    the cluster the key-value tools use (default demo,
+                       the demo PBFT cluster)
   --cluster [127.0.0.1:]BASE_PORT[,n=N]
-                       the demo cluster the key-value tools use: replica i
-                       at 127.0.0.1:BASE_PORT+i (default 20000,n=4)
-  --client-id N        proxy id of the key-value client (default 1000+pid)
+                       demo backend: replica i at 127.0.0.1:BASE_PORT+i
+                       (default 20000,n=4)
+  --client-id N        proxy id of the key-value client (demo default
+                       1000+pid)
   --kv-timeout-ms N    give up a key-value request after N ms (default 10000)
   --web-url URL        base of the web links (default http://127.0.0.1:8088)
   --tls-ca FILE [--tls-cert FILE --tls-key FILE]
@@ -65,52 +69,14 @@ int Fail(const std::string& msg) {
   return 2;
 }
 
-// "[127.0.0.1:]PORT[,n=N]"
-bool ParseCluster(const std::string& spec, demo::KvClientOptions* o,
-                  std::string* error) {
-  std::vector<std::string> parts = absl::StrSplit(spec, ',');
-  std::string addr = parts[0];
-  const size_t colon = addr.rfind(':');
-  if (colon != std::string::npos) {
-    const std::string host = addr.substr(0, colon);
-    if (host != "127.0.0.1" && host != "localhost") {
-      *error = absl::StrFormat(
-          "--cluster %s: the demo replicas listen on 127.0.0.1 only; give "
-          "127.0.0.1:BASE_PORT or just BASE_PORT",
-          spec);
-      return false;
-    }
-    addr = addr.substr(colon + 1);
-  }
-  int port = 0;
-  if (!absl::SimpleAtoi(addr, &port) || port <= 0 || port > 65000) {
-    *error = absl::StrFormat(
-        "--cluster %s: expected [127.0.0.1:]BASE_PORT[,n=N] with BASE_PORT "
-        "in 1..65000 (replica i listens on BASE_PORT+i)",
-        spec);
-    return false;
-  }
-  o->base_port = port;
-  for (size_t i = 1; i < parts.size(); ++i) {
-    int n = 0;
-    if (!absl::StartsWith(parts[i], "n=") ||
-        !absl::SimpleAtoi(parts[i].substr(2), &n) || n < 4 || n > 100) {
-      *error = absl::StrFormat(
-          "--cluster %s: '%s' should be n=N with N in 4..100 replicas", spec,
-          parts[i]);
-      return false;
-    }
-    o->replicas = n;
-  }
-  return true;
-}
-
 }  // namespace
 
 int RunMcpCommand(const std::string& collector, int argc, char** argv,
                   int first) {
   ResdbToolsOptions tools;
   tools.collector = collector;
+  std::string kv_backend = "demo";
+  KvBackendOptions kv;
   bool stdio = false, http = false, sse = true, insecure = false;
   std::string address = "127.0.0.1:3500";
   for (int i = first; i < argc; ++i) {
@@ -137,22 +103,24 @@ int RunMcpCommand(const std::string& collector, int argc, char** argv,
       insecure = true;
     } else if (a == "--collector") {
       if (!need(&tools.collector)) return Fail("--collector needs ADDR");
+    } else if (a == "--kv-backend") {
+      if (!need(&kv_backend)) return Fail("--kv-backend needs NAME");
     } else if (a == "--cluster") {
-      std::string error;
-      if (!need(&v)) return Fail("--cluster needs [127.0.0.1:]BASE_PORT[,n=N]");
-      if (!ParseCluster(v, &tools.cluster, &error)) return Fail(error);
+      if (!need(&kv.cluster) || kv.cluster.empty()) {
+        return Fail("--cluster needs [127.0.0.1:]BASE_PORT[,n=N]");
+      }
     } else if (a == "--client-id") {
       uint32_t id = 0;
       if (!need(&v) || !absl::SimpleAtoi(v, &id) || id == 0) {
         return Fail("--client-id: expected a positive number");
       }
-      tools.cluster.client_id = id;
+      kv.client_id = id;
     } else if (a == "--kv-timeout-ms") {
       int ms = 0;
       if (!need(&v) || !absl::SimpleAtoi(v, &ms) || ms < 100 || ms > 600000) {
         return Fail("--kv-timeout-ms: expected 100..600000");
       }
-      tools.cluster.deadline_ms = ms;
+      kv.timeout_ms = ms;
     } else if (a == "--tls-ca" || a == "--tls-cert" || a == "--tls-key") {
       std::string* f = a == "--tls-ca"     ? &tools.tls.ca
                        : a == "--tls-cert" ? &tools.tls.cert
@@ -172,6 +140,10 @@ int RunMcpCommand(const std::string& collector, int argc, char** argv,
     }
   }
   if (stdio && http) return Fail("give --stdio or --http, not both");
+  absl::StatusOr<std::unique_ptr<KvBackend>> backend =
+      CreateKvBackend(kv_backend, kv);
+  if (!backend.ok()) return Fail(std::string(backend.status().message()));
+  tools.kv = *std::move(backend);
   if (absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
           MakeChannelCredentials(tools.tls);
       !creds.ok()) {
@@ -194,11 +166,8 @@ int RunMcpCommand(const std::string& collector, int argc, char** argv,
   }
   signal(SIGPIPE, SIG_IGN);
   if (stdio) {
-    std::fprintf(stderr,
-                 "resdb-trace mcp: MCP over stdio; collector %s, demo "
-                 "cluster 127.0.0.1:%d+i (n=%d)\n",
-                 tools.collector.c_str(), tools.cluster.base_port,
-                 tools.cluster.replicas);
+    std::fprintf(stderr, "resdb-trace mcp: MCP over stdio; collector %s, %s\n",
+                 tools.collector.c_str(), tools.kv->description().c_str());
     absl::Status s = ServeStdio(server, STDIN_FILENO, STDOUT_FILENO);
     if (!s.ok()) {
       std::fprintf(stderr, "resdb-trace mcp: %s\n",
@@ -243,10 +212,10 @@ int RunMcpCommand(const std::string& collector, int argc, char** argv,
   std::fprintf(
       stderr,
       "resdb-trace mcp: listening on %s/mcp (Streamable HTTP)%s; "
-      "collector %s, demo cluster 127.0.0.1:%d+i (n=%d)\n",
+      "collector %s, %s\n",
       base.c_str(),
       sse ? absl::StrCat(" and ", base, "/sse (HTTP+SSE)").c_str() : "",
-      tools.collector.c_str(), tools.cluster.base_port, tools.cluster.replicas);
+      tools.collector.c_str(), tools.kv->description().c_str());
   while (!g_stop.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

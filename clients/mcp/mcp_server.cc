@@ -154,7 +154,7 @@ absl::Status CheckArguments(const Json& schema, const Json& args) {
 }
 
 std::string Session::protocol_version() const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   return protocol_version_;
 }
 
@@ -257,7 +257,7 @@ Json McpServer::Initialize(const Json& id, const Json& params,
                                  ? want
                                  : SupportedProtocolVersions().front();
   {
-    std::lock_guard<std::mutex> l(session->mu_);
+    absl::MutexLock l(&session->mu_);
     session->protocol_version_ = chosen;
   }
   Json server_info = {{"name", info_.name}, {"version", info_.version}};

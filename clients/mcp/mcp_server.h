@@ -7,13 +7,14 @@
 #define RESDB_TRACE_CLIENTS_MCP_MCP_SERVER_H_
 
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "clients/mcp/json_rpc.h"
 
 namespace resdb_trace::collector::mcp {
@@ -70,8 +71,8 @@ class Session {
 
  private:
   friend class McpServer;
-  mutable std::mutex mu_;
-  std::string protocol_version_;  // guarded by mu_
+  mutable absl::Mutex mu_;
+  std::string protocol_version_ ABSL_GUARDED_BY(mu_);
 };
 
 struct ServerInfo {

@@ -4,20 +4,21 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "collector/profile/profile_data.h"
+#include "absl/synchronization/mutex.h"
 #include "clients/render/timeline_text.h"
+#include "collector/profile/profile_data.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "resdb_trace/v1/service.grpc.pb.h"
@@ -32,17 +33,19 @@ constexpr size_t kMaxRemembered = 10000;
 // Collector state shared by every tool.
 class Backend {
  public:
-  explicit Backend(const ResdbToolsOptions& o)
+  // `credentials` from MakeChannelCredentials(o.tls): the caller fails
+  // rather than fall back to plaintext when TLS was asked for.
+  Backend(const ResdbToolsOptions& o,
+          std::shared_ptr<grpc::ChannelCredentials> credentials)
       : options_(o),
         web_url_(absl::StripSuffix(o.web_url, "/")),
-        stub_(v1::TraceService::NewStub(grpc::CreateChannel(
-            GrpcTarget(o.collector), MakeChannelCredentials(o.tls).value_or(
-                                         grpc::InsecureChannelCredentials())))),
-        kv_(o.cluster) {}
+        stub_(v1::TraceService::NewStub(
+            grpc::CreateChannel(GrpcTarget(o.collector), credentials))),
+        kv_(o.kv) {}
 
   const ResdbToolsOptions& options() const { return options_; }
   v1::TraceService::Stub* stub() { return stub_.get(); }
-  demo::KvClient& kv() { return kv_; }
+  KvBackend& kv() { return *kv_; }
 
   std::string TimelineUrl(uint64_t seq) const {
     return absl::StrCat(web_url_, "/timeline/", seq);
@@ -78,21 +81,21 @@ class Backend {
                         s.error_message(), hint.empty() ? "" : "\n", hint));
   }
 
-  void Remember(const std::string& key, const demo::KvReply& r) {
-    std::lock_guard<std::mutex> l(mu_);
+  void Remember(const std::string& key, const KvCommit& r) {
+    absl::MutexLock l(&mu_);
     if (written_.size() >= kMaxRemembered && !written_.count(key)) {
       written_.erase(written_.begin());
     }
     written_[key] = r;
   }
-  std::optional<demo::KvReply> Written(const std::string& key) const {
-    std::lock_guard<std::mutex> l(mu_);
+  std::optional<KvCommit> Written(const std::string& key) const {
+    absl::MutexLock l(&mu_);
     auto it = written_.find(key);
     if (it == written_.end()) return std::nullopt;
     return it->second;
   }
   std::vector<std::string> WrittenKeys(size_t most) const {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     std::vector<std::string> out;
     for (const auto& [k, r] : written_) {
       if (out.size() == most) break;
@@ -130,9 +133,9 @@ class Backend {
   const ResdbToolsOptions options_;
   const std::string web_url_;
   std::unique_ptr<v1::TraceService::Stub> stub_;
-  demo::KvClient kv_;
-  mutable std::mutex mu_;
-  std::map<std::string, demo::KvReply> written_;  // guarded by mu_
+  const std::shared_ptr<KvBackend> kv_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, KvCommit> written_ ABSL_GUARDED_BY(mu_);
 };
 
 Json ProtoJson(const google::protobuf::Message& m) {
@@ -164,15 +167,15 @@ Json ReadOnly() {
   return Json{{"readOnlyHint", true}, {"openWorldHint", false}};
 }
 
-std::string KvText(const demo::KvReply& r, int n) {
+std::string KvText(const KvCommit& r) {
   return absl::StrFormat(
       "view %d; %d of %d replicas answered alike (r%s) in %.1f ms; client "
       "request %d:%d",
-      r.view, r.matching.size(), n, absl::StrJoin(r.matching, ",r"),
+      r.view, r.matching.size(), r.replicas, absl::StrJoin(r.matching, ",r"),
       Ms(r.latency_ns), r.client_id, r.local_id);
 }
 
-Json KvJson(const demo::KvReply& r) {
+Json KvJson(const KvCommit& r) {
   return Json{{"seq", r.seq},
               {"view", r.view},
               {"client_id", r.client_id},
@@ -186,24 +189,17 @@ Json KvJson(const demo::KvReply& r) {
 ToolResult CommitKeyValue(Backend* b, const Json& args) {
   const std::string key = args.at("key").get<std::string>();
   const std::string value = args.at("value").get<std::string>();
-  absl::StatusOr<demo::KvReply> r = b->kv().Set(key, value);
+  absl::StatusOr<KvCommit> r = b->kv().Set(key, value);
   if (!r.ok()) {
     return ToolResult::Error(
         absl::StrCat("commit_key_value failed: ", r.status().message()));
-  }
-  if (r->result != "OK") {
-    return ToolResult::Error(absl::StrFormat(
-        "commit_key_value: the replicas answered \"%s\" at seq %d instead of "
-        "OK",
-        r->result, r->seq));
   }
   b->Remember(key, *r);
   ToolResult out;
   out.text = absl::StrFormat(
       "Committed %s = %s at PBFT sequence number %d (%s).\nTrace it: "
       "trace_request {\"seq\": %d} (or {\"key\": \"%s\"}); web view: %s",
-      key, value, r->seq, KvText(*r, b->options().cluster.replicas), r->seq,
-      key, b->TimelineUrl(r->seq));
+      key, value, r->seq, KvText(*r), r->seq, key, b->TimelineUrl(r->seq));
   out.structured = KvJson(*r);
   out.structured["key"] = key;
   out.structured["value"] = value;
@@ -213,28 +209,25 @@ ToolResult CommitKeyValue(Backend* b, const Json& args) {
 
 ToolResult GetKeyValue(Backend* b, const Json& args) {
   const std::string key = args.at("key").get<std::string>();
-  absl::StatusOr<demo::KvReply> r = b->kv().Get(key);
+  absl::StatusOr<KvCommit> r = b->kv().Get(key);
   if (!r.ok()) {
     return ToolResult::Error(
         absl::StrCat("get_key_value failed: ", r.status().message()));
   }
-  // The demo store answers "<nil>" for a key never set.
-  const bool found = r->result != "<nil>";
+  const bool found = r->found;
   ToolResult out;
-  out.text = found
-                 ? absl::StrFormat(
-                       "%s = %s (read through consensus at seq "
-                       "%d; %s)",
-                       key, r->result, r->seq,
-                       KvText(*r, b->options().cluster.replicas))
-                 : absl::StrFormat(
-                       "%s is not set (read through consensus "
-                       "at seq %d; %s)",
-                       key, r->seq, KvText(*r, b->options().cluster.replicas));
+  out.text = found ? absl::StrFormat(
+                         "%s = %s (read through consensus at seq "
+                         "%d; %s)",
+                         key, r->value, r->seq, KvText(*r))
+                   : absl::StrFormat(
+                         "%s is not set (read through consensus "
+                         "at seq %d; %s)",
+                         key, r->seq, KvText(*r));
   out.structured = KvJson(*r);
   out.structured["key"] = key;
   out.structured["found"] = found;
-  out.structured["value"] = found ? Json(r->result) : Json(nullptr);
+  out.structured["value"] = found ? Json(r->value) : Json(nullptr);
   out.structured["timeline_url"] = b->TimelineUrl(r->seq);
   return out;
 }
@@ -256,7 +249,7 @@ ToolResult TraceRequest(Backend* b, const Json& args) {
     what = absl::StrCat("seq ", req.seq());
   } else if (args.contains("key")) {
     const std::string key = args["key"].get<std::string>();
-    std::optional<demo::KvReply> w = b->Written(key);
+    std::optional<KvCommit> w = b->Written(key);
     if (!w) {
       std::vector<std::string> keys = b->WrittenKeys(10);
       return ToolResult::Error(absl::StrFormat(
@@ -604,7 +597,19 @@ std::string ResdbInstructions() {
 
 absl::Status RegisterResdbTools(McpServer* server,
                                 const ResdbToolsOptions& options) {
-  auto b = std::make_shared<Backend>(options);
+  if (options.kv == nullptr) {
+    return absl::InvalidArgumentError(
+        "the key-value tools need a KvBackend (resdb-trace mcp --kv-backend)");
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(options.tls);
+  if (!credentials.ok()) {
+    // Never plaintext instead: the operator asked for TLS.
+    return absl::InvalidArgumentError(
+        absl::StrCat("TLS to the collector at ", options.collector, ": ",
+                     credentials.status().message()));
+  }
+  auto b = std::make_shared<Backend>(options, *std::move(credentials));
   const Json key = {
       {"type", "string"},
       {"minLength", 1},

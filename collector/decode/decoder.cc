@@ -319,7 +319,7 @@ void Decoder::ForgetProcess(uint32_t pid, v1::Event* event) {
   exited->set_pid(pid);
   event->mutable_process()->set_pid(pid);
   event->set_node_name(options_.node_name);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = processes_.find(pid);
   if (it != processes_.end()) {
     exited->set_binary(*it->second.binary);
@@ -334,7 +334,7 @@ Decoder::ProcessState Decoder::Observe(const resdb_trace_record& record,
   const bool has_self = hook.abi != RESDB_TRACE_ABI_DISPATCH;
   const uint16_t self = UnpackMeta(record.args[2]).self;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = processes_.find(record.pid);
     if (it != processes_.end()) {
       if (has_self) it->second.replica_id = self;
@@ -347,7 +347,7 @@ Decoder::ProcessState Decoder::Observe(const resdb_trace_record& record,
   fresh.binary =
       std::make_shared<const std::string>(options_.binary_for_pid(record.pid));
   if (has_self) fresh.replica_id = self;
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto [it, inserted] = processes_.try_emplace(record.pid, std::move(fresh));
   if (!inserted && has_self) it->second.replica_id = self;
   *is_new = inserted;

@@ -15,15 +15,16 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "bpf/trace_record.h"
 #include "collector/decode/clock.h"
@@ -162,8 +163,8 @@ class Decoder {
   std::atomic<uint64_t> unknown_hook_{0};
   std::atomic<uint64_t> processes_seen_{0};
 
-  std::mutex mu_;
-  absl::flat_hash_map<uint32_t, ProcessState> processes_;  // guarded by mu_
+  absl::Mutex mu_;
+  absl::flat_hash_map<uint32_t, ProcessState> processes_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace resdb_trace::collector

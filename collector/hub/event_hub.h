@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,11 +23,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "collector/hub/subscriber_queue.h"
 
-namespace resdb_trace {
-namespace collector {
+namespace resdb_trace::collector {
 
 // Limits that protect the collector from a misbehaving or hostile client.
 struct EventHubOptions {
@@ -85,12 +84,12 @@ class EventHub {
         : options(o), snapshot(std::make_shared<const Snapshot>()) {}
 
     std::shared_ptr<const Snapshot> Load() const {
-      std::lock_guard<std::mutex> lock(mu);
+      absl::MutexLock lock(&mu);
       return snapshot;
     }
 
     void Remove(uint64_t id) {
-      std::lock_guard<std::mutex> lock(mu);
+      absl::MutexLock lock(&mu);
       auto next = std::make_shared<Snapshot>();
       next->reserve(snapshot->size());
       for (const auto& s : *snapshot) {
@@ -100,10 +99,10 @@ class EventHub {
     }
 
     const EventHubOptions options;
-    mutable std::mutex mu;
-    std::shared_ptr<const Snapshot> snapshot;  // guarded by mu; never null
-    uint64_t next_id = 1;                      // guarded by mu
-    bool shut_down = false;                    // guarded by mu
+    mutable absl::Mutex mu;
+    std::shared_ptr<const Snapshot> snapshot ABSL_GUARDED_BY(mu);  // never null
+    uint64_t next_id ABSL_GUARDED_BY(mu) = 1;
+    bool shut_down ABSL_GUARDED_BY(mu) = false;
     std::atomic<uint64_t> published{0};
   };
 
@@ -194,7 +193,7 @@ class EventHub {
     subscriber->queue = std::make_shared<SubscriberQueue<E>>(options.capacity,
                                                              options.max_bytes);
 
-    std::lock_guard<std::mutex> lock(core_->mu);
+    absl::MutexLock lock(&core_->mu);
     if (core_->shut_down) {
       return absl::UnavailableError("event hub is shut down");
     }
@@ -252,7 +251,7 @@ class EventHub {
   void Shutdown() {
     std::shared_ptr<const Snapshot> old;
     {
-      std::lock_guard<std::mutex> lock(core_->mu);
+      absl::MutexLock lock(&core_->mu);
       core_->shut_down = true;
       old = std::move(core_->snapshot);
       core_->snapshot = std::make_shared<const Snapshot>();
@@ -286,7 +285,6 @@ class EventHub {
   std::shared_ptr<Core> core_;
 };
 
-}  // namespace collector
-}  // namespace resdb_trace
+}  // namespace resdb_trace::collector
 
 #endif  // RESDB_TRACE_COLLECTOR_HUB_EVENT_HUB_H_

@@ -23,20 +23,19 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <limits>
 #include <memory>
-#include <mutex>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-namespace resdb_trace {
-namespace collector {
+namespace resdb_trace::collector {
 
 using HubClock = std::chrono::steady_clock;
 
@@ -105,9 +104,14 @@ class SubscriberQueue {
     return Push(event, clock);
   }
   bool Push(const EventPtr& event, PublishClock& clock) {
-    std::unique_lock<std::mutex> lock(mu_);
-    const bool queued = PushLocked(event, clock);
-    FinishPushLocked(lock);
+    bool queued;
+    bool wake;
+    {
+      absl::MutexLock lock(&mu_);
+      queued = PushLocked(event, clock);
+      wake = TakeWakeupLocked();
+    }
+    if (wake) cv_.Signal();
     return queued;
   }
 
@@ -120,31 +124,13 @@ class SubscriberQueue {
   size_t PushBatch(const EventPtr* events, size_t count, const Filter* filter,
                    PublishClock& clock, size_t retained_bytes = 0) {
     size_t queued = 0;
-    std::unique_lock<std::mutex> lock(mu_);
-    if (closed_) return 0;
-    const bool over_bytes = max_bytes_ != 0 && retained_bytes != 0 &&
-                            size_ > 0 && bytes_ + retained_bytes > max_bytes_;
-    size_t last_slot = 0;
-    for (size_t i = 0; i < count; ++i) {
-      const EventPtr& event = events[i];
-      if (event == nullptr) continue;
-      if (filter != nullptr && !(*filter)(*event)) continue;
-      if (over_bytes) {
-        ++dropped_;
-        ++dropped_unreported_;
-        continue;
-      }
-      if (PushLocked(event, clock)) {
-        ++queued;
-        last_slot = TailLocked();
-      }
+    bool wake;
+    {
+      absl::MutexLock lock(&mu_);
+      queued = PushBatchLocked(events, count, filter, clock, retained_bytes);
+      wake = TakeWakeupLocked();
     }
-    if (queued > 0 && retained_bytes != 0) {
-      // charged to the batch's last queued event: FIFO pops it last
-      charge_[last_slot] += retained_bytes;
-      bytes_ += retained_bytes;
-    }
-    FinishPushLocked(lock);
+    if (wake) cv_.Signal();
     return queued;
   }
 
@@ -165,7 +151,7 @@ class SubscriberQueue {
                      absl::Duration idle_timeout = absl::InfiniteDuration()) {
     out->clear();
     max_events = std::min(std::max<size_t>(max_events, 1), capacity_);
-    std::unique_lock<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
 
     if (size_ == 0 && !closed_) {
       const bool bounded = idle_timeout != absl::InfiniteDuration();
@@ -174,12 +160,7 @@ class SubscriberQueue {
                   : HubClock::time_point::max();
       while (size_ == 0 && !closed_) {
         ArmWakeupLocked(1);
-        if (!bounded) {
-          cv_.wait(lock);
-        } else if (cv_.wait_until(lock, idle_deadline) ==
-                   std::cv_status::timeout) {
-          break;
-        }
+        if (!WaitLocked(idle_deadline)) break;
       }
     }
 
@@ -191,11 +172,7 @@ class SubscriberQueue {
                   : HubClock::time_point::max();
       while (size_ < max_events && !closed_) {
         ArmWakeupLocked(max_events);
-        if (!bounded) {
-          cv_.wait(lock);
-        } else if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
-          break;
-        }
+        if (!WaitLocked(deadline)) break;
       }
     }
     consumer_waiting_ = false;
@@ -225,22 +202,22 @@ class SubscriberQueue {
   // queued stay available to PopBatch.
   void Close() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       closed_ = true;
       consumer_waiting_ = false;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 
   bool closed() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return closed_;
   }
 
   size_t capacity() const { return capacity_; }
 
   QueueStats Stats() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     QueueStats stats;
     stats.capacity = capacity_;
     stats.max_bytes = max_bytes_;
@@ -265,7 +242,25 @@ class SubscriberQueue {
     return base + std::chrono::duration_cast<HubClock::duration>(delta);
   }
 
-  bool PushLocked(const EventPtr& event, PublishClock& clock) {
+  // Waits for a signal until `deadline` (time_point::max(): no deadline).
+  // Returns false once the steady clock has passed the deadline. The deadline
+  // is checked against HubClock, not absl's wall clock, so a clock step
+  // neither shortens nor stretches a wait; a wakeup before it counts as
+  // spurious, like std::condition_variable::wait_until.
+  bool WaitLocked(HubClock::time_point deadline)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (deadline == HubClock::time_point::max()) {
+      cv_.Wait(&mu_);
+      return true;
+    }
+    const HubClock::time_point now = HubClock::now();
+    if (now >= deadline) return false;
+    cv_.WaitWithTimeout(&mu_, absl::FromChrono(deadline - now));
+    return HubClock::now() < deadline;
+  }
+
+  bool PushLocked(const EventPtr& event, PublishClock& clock)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (closed_) return false;
     if (size_ == capacity_) {
       ++dropped_;
@@ -282,8 +277,40 @@ class SubscriberQueue {
     return true;
   }
 
+  // PushBatch's work under the lock; returns the number queued.
+  size_t PushBatchLocked(const EventPtr* events, size_t count,
+                         const Filter* filter, PublishClock& clock,
+                         size_t retained_bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (closed_) return 0;
+    size_t queued = 0;
+    const bool over_bytes = max_bytes_ != 0 && retained_bytes != 0 &&
+                            size_ > 0 && bytes_ + retained_bytes > max_bytes_;
+    size_t last_slot = 0;
+    for (size_t i = 0; i < count; ++i) {
+      const EventPtr& event = events[i];
+      if (event == nullptr) continue;
+      if (filter != nullptr && !(*filter)(*event)) continue;
+      if (over_bytes) {
+        ++dropped_;
+        ++dropped_unreported_;
+        continue;
+      }
+      if (PushLocked(event, clock)) {
+        ++queued;
+        last_slot = TailLocked();
+      }
+    }
+    if (queued > 0 && retained_bytes != 0) {
+      // charged to the batch's last queued event: FIFO pops it last
+      charge_[last_slot] += retained_bytes;
+      bytes_ += retained_bytes;
+    }
+    return queued;
+  }
+
   // Slot of the newest queued event; requires size_ > 0.
-  size_t TailLocked() const {
+  size_t TailLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     size_t tail = head_ + size_ - 1;
     if (tail >= capacity_) tail -= capacity_;
     return tail;
@@ -292,16 +319,16 @@ class SubscriberQueue {
   // Signals only a consumer that is actually waiting and whose batch
   // condition may now hold, once per wait: a busy consumer costs the
   // producer nothing, and a waiting one is not woken for every event.
-  // Notifies after unlocking so the woken thread does not block on mu_.
-  void FinishPushLocked(std::unique_lock<std::mutex>& lock) {
-    if (!consumer_waiting_ || size_ < wake_at_depth_) return;
+  // Returns true when the caller must signal cv_, which it does after
+  // unlocking so the woken thread does not block on mu_.
+  bool TakeWakeupLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!consumer_waiting_ || size_ < wake_at_depth_) return false;
     consumer_waiting_ = false;
     ++wakeups_;
-    lock.unlock();
-    cv_.notify_one();
+    return true;
   }
 
-  void ArmWakeupLocked(size_t depth) {
+  void ArmWakeupLocked(size_t depth) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     consumer_waiting_ = true;
     wake_at_depth_ = depth;
   }
@@ -309,31 +336,34 @@ class SubscriberQueue {
   const size_t capacity_;
   const size_t max_bytes_;
 
-  // std::mutex rather than absl::Mutex: Debian's Abseil is not built with
-  // TSan, so absl::Mutex's synchronization happens inside uninstrumented
-  // code, while pthread mutexes and condition variables are intercepted.
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
+  // Under --config=tsan, //tools/tsan:absl_mutex_annotations makes TSan see
+  // this mutex and the waits on cv_ (Debian's Abseil is uninstrumented).
+  mutable absl::Mutex mu_;
+  absl::CondVar cv_;
 
-  // All below guarded by mu_.
-  std::vector<EventPtr> ring_;  // capacity_ slots; empty slots hold nullptr
-  std::vector<size_t> charge_;  // per slot: bytes released when it is popped
-  size_t bytes_ = 0;            // sum of charge_
-  size_t head_ = 0;             // index of the oldest event
-  size_t size_ = 0;             // events queued
-  HubClock::time_point first_available_;  // when size_ last left 0
-  bool consumer_waiting_ = false;         // consumer armed a wakeup
-  size_t wake_at_depth_ = std::numeric_limits<size_t>::max();
-  bool closed_ = false;
-  uint64_t enqueued_ = 0;
-  uint64_t delivered_ = 0;
-  uint64_t dropped_ = 0;
-  uint64_t dropped_unreported_ = 0;  // drops not yet returned by PopBatch
-  size_t high_water_mark_ = 0;
-  uint64_t wakeups_ = 0;
+  // capacity_ slots; empty slots hold nullptr
+  std::vector<EventPtr> ring_ ABSL_GUARDED_BY(mu_);
+  // per slot: bytes released when it is popped
+  std::vector<size_t> charge_ ABSL_GUARDED_BY(mu_);
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;  // sum of charge_
+  size_t head_ ABSL_GUARDED_BY(mu_) = 0;   // index of the oldest event
+  size_t size_ ABSL_GUARDED_BY(mu_) = 0;   // events queued
+  // when size_ last left 0
+  HubClock::time_point first_available_ ABSL_GUARDED_BY(mu_);
+  bool consumer_waiting_ ABSL_GUARDED_BY(mu_) =
+      false;  // consumer armed a wakeup
+  size_t wake_at_depth_ ABSL_GUARDED_BY(mu_) =
+      std::numeric_limits<size_t>::max();
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t enqueued_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  // drops not yet returned by PopBatch
+  uint64_t dropped_unreported_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t high_water_mark_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t wakeups_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace collector
-}  // namespace resdb_trace
+}  // namespace resdb_trace::collector
 
 #endif  // RESDB_TRACE_COLLECTOR_HUB_SUBSCRIBER_QUEUE_H_

@@ -224,7 +224,7 @@ void Collector::Housekeeping(PendingBatch* batch, bool check_exits) {
   Counters counters = tracer_->ReadCounters();
   ringbuf_drops_.store(counters.ringbuf_full, std::memory_order_relaxed);
   {
-    std::lock_guard<std::mutex> lock(counters_mu_);
+    absl::MutexLock lock(&counters_mu_);
     last_counters_ = counters;
   }
   clock_.Refresh();
@@ -256,7 +256,7 @@ v1::Stats Collector::Stats() const {
       MonotonicToWallClock::NsToTimestamp(start_wall_ns_);
   Counters counters;
   {
-    std::lock_guard<std::mutex> lock(counters_mu_);
+    absl::MutexLock lock(&counters_mu_);
     counters = last_counters_;
   }
   const DecoderStats ds = decoder_->stats();

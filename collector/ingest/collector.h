@@ -7,18 +7,20 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
+#include <mutex>  // std::once_flag
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "collector/ingest/bpf_tracer.h"
+#include "absl/synchronization/mutex.h"
 #include "collector/decode/clock.h"
 #include "collector/decode/decoder.h"
 #include "collector/hub/event_hub.h"
+#include "collector/ingest/bpf_tracer.h"
 #include "google/protobuf/arena.h"
 #include "resdb_trace/v1/events.pb.h"
 #include "resdb_trace/v1/service.pb.h"
@@ -138,8 +140,8 @@ class Collector {
   std::atomic<uint64_t> malformed_{0};
   std::atomic<uint64_t> published_{0};
   std::atomic<uint64_t> ringbuf_drops_{0};
-  mutable std::mutex counters_mu_;
-  Counters last_counters_;  // guarded by counters_mu_
+  mutable absl::Mutex counters_mu_;
+  Counters last_counters_ ABSL_GUARDED_BY(counters_mu_);
   int64_t start_wall_ns_ = 0;
 
   // Processes with a ProcessStarted event and no ProcessExited yet (reader

@@ -97,6 +97,11 @@ absl::Status CollectorMetrics::Init(Collector* c, TimelineRunner* timelines) {
       [] {
         return static_cast<double>(ReadProcessStats().heap_in_use_bytes());
       }));
+  // Reads an atomic of the registry, the one call a callback may make.
+  RETURN_IF_ERROR(r.AddCallbackCounter(
+      "resdb_trace_metrics_callback_errors_total",
+      "Scrapes at which a metric callback threw; its family rendered empty.",
+      [&r] { return static_cast<double>(r.callback_errors()); }));
   RETURN_IF_ERROR(r.AddCallbackGauge(
       "resdb_trace_heap_free_bytes",
       "Free heap the collector's allocator keeps for reuse.", [] {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <exception>
 #include <limits>
 #include <type_traits>
@@ -208,21 +209,28 @@ std::vector<std::string> SeriesNames(const internal::FamilyBase& f) {
 // A family of values produced by a callback at scrape time.
 class CallbackFamily final : public internal::FamilyBase {
  public:
+  // `errors`: the registry's count of scrapes at which a callback threw.
   CallbackFamily(std::string name, std::string help, MetricType type,
-                 std::vector<std::string> label_names, Registry::SamplesFn fn)
+                 std::vector<std::string> label_names, Registry::SamplesFn fn,
+                 std::atomic<uint64_t>* errors)
       : FamilyBase(std::move(name), std::move(help), type,
                    std::move(label_names)),
+        errors_(errors),
         fn_(std::move(fn)) {}
 
   void Render(std::string* out) const override {
     // Held across the call: Retire waits for a scrape in progress.
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (fn_ == nullptr) return;
     std::vector<Sample> samples;
     try {
       samples = fn_();
+    } catch (const std::exception& e) {
+      samples.clear();
+      CountFailureLocked(e.what());
     } catch (...) {
       samples.clear();
+      CountFailureLocked("an exception not derived from std::exception");
     }
     const size_t arity = label_names().size();
     for (Sample& sample : samples) {
@@ -248,13 +256,29 @@ class CallbackFamily final : public internal::FamilyBase {
   }
 
   void Retire() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     fn_ = nullptr;
   }
 
  private:
-  mutable std::mutex mu_;
-  Registry::SamplesFn fn_;  // guarded by mu_
+  // Every failure is counted; only a family's first is logged, because a
+  // broken callback usually fails at every scrape (every few seconds).
+  void CountFailureLocked(const char* what) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    errors_->fetch_add(1, std::memory_order_relaxed);
+    if (logged_) return;
+    logged_ = true;
+    std::fprintf(stderr,
+                 "metrics: the callback of %s threw (%s); it renders without "
+                 "samples while it throws (counted in "
+                 "Registry::callback_errors; logged once)\n",
+                 name().c_str(), what);
+  }
+
+  std::atomic<uint64_t>* const errors_;
+  mutable absl::Mutex mu_;
+  Registry::SamplesFn fn_ ABSL_GUARDED_BY(mu_);
+  mutable bool logged_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace
@@ -358,7 +382,7 @@ absl::StatusOr<T*> Family<T>::WithLabels(
       break;
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = children_.find(*key);
   if (it != children_.end()) return it->second.get();
   if (children_.size() >= kMaxChildrenPerFamily) {
@@ -379,7 +403,7 @@ absl::StatusOr<T*> Family<T>::WithLabels(
 
 template <typename T>
 void Family<T>::Render(std::string* out) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   RenderHeader(out);
   std::vector<std::pair<const std::vector<std::string>*, const T*>> sorted;
   sorted.reserve(children_.size());
@@ -422,7 +446,7 @@ absl::Status Registry::Add(std::shared_ptr<internal::FamilyBase> family) {
     seen.push_back(label);
   }
   std::vector<std::string> mine = SeriesNames(*family);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (const auto& [other_name, other] : families_) {
     for (const std::string& theirs : SeriesNames(*other)) {
       if (std::find(mine.begin(), mine.end(), theirs) != mine.end()) {
@@ -518,9 +542,9 @@ absl::Status Registry::AddCallbackFamily(std::string name, std::string help,
     return absl::InvalidArgumentError(
         absl::StrFormat("metric %s: null callback", name));
   }
-  return Add(std::make_shared<CallbackFamily>(std::move(name), std::move(help),
-                                              type, std::move(label_names),
-                                              std::move(fn)));
+  return Add(std::make_shared<CallbackFamily>(
+      std::move(name), std::move(help), type, std::move(label_names),
+      std::move(fn), &callback_errors_));
 }
 
 absl::Status Registry::AddCallbackCounterFamily(
@@ -565,7 +589,7 @@ absl::Status Registry::AddCallbackGauge(std::string name, std::string help,
 absl::Status Registry::Remove(const std::string& name) {
   std::shared_ptr<internal::FamilyBase> family;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = families_.find(name);
     if (it == families_.end()) {
       return absl::NotFoundError(
@@ -582,7 +606,7 @@ absl::Status Registry::Remove(const std::string& name) {
 std::string Registry::Render() const {
   std::vector<std::shared_ptr<internal::FamilyBase>> families;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     families.reserve(families_.size());
     for (const auto& [name, family] : families_) families.push_back(family);
   }

@@ -23,13 +23,14 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace resdb_trace::collector::metrics {
@@ -163,11 +164,9 @@ class Family final : public internal::FamilyBase {
          std::vector<std::string> label_names, std::vector<double> bounds);
 
   const std::vector<double> bounds_;  // histograms only
-  // std::mutex rather than absl::Mutex: ThreadSanitizer sees it with
-  // Debian's (uninstrumented) Abseil.
-  mutable std::mutex mu_;
-  // Guarded by mu_.
-  absl::flat_hash_map<std::vector<std::string>, std::unique_ptr<T>> children_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::vector<std::string>, std::unique_ptr<T>> children_
+      ABSL_GUARDED_BY(mu_);
 };
 
 extern template class Family<Counter>;
@@ -209,7 +208,8 @@ class Registry {
   // one call at a time per family, and must not call into this registry.
   // Samples with the wrong number of label values are skipped; of samples
   // with equal label values the first is kept; an exception from `fn`
-  // renders the family without samples.
+  // renders the family without samples, is counted (callback_errors()) and
+  // is logged to stderr the first time each family's callback throws.
   using SamplesFn = std::function<std::vector<Sample>()>;
   absl::Status AddCallbackCounterFamily(std::string name, std::string help,
                                         std::vector<std::string> label_names,
@@ -231,6 +231,13 @@ class Registry {
   // The exposition text: families sorted by name, children by label values.
   std::string Render() const;
 
+  // Scrapes at which a callback threw (its family then rendered without
+  // samples). Lock-free, so a callback may export it (the collector's
+  // resdb_trace_metrics_callback_errors_total does).
+  uint64_t callback_errors() const {
+    return callback_errors_.load(std::memory_order_relaxed);
+  }
+
  private:
   absl::Status Add(std::shared_ptr<internal::FamilyBase> family);
   template <typename T>
@@ -243,12 +250,14 @@ class Registry {
                                  std::vector<std::string> label_names,
                                  SamplesFn fn);
 
-  mutable std::mutex mu_;
-  // Guarded by mu_.
-  std::map<std::string, std::shared_ptr<internal::FamilyBase>> families_;
-  // Removed families, kept so that children handed out stay valid. Guarded
-  // by mu_.
-  std::vector<std::shared_ptr<internal::FamilyBase>> retired_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<internal::FamilyBase>> families_
+      ABSL_GUARDED_BY(mu_);
+  // Removed families, kept so that children handed out stay valid.
+  std::vector<std::shared_ptr<internal::FamilyBase>> retired_
+      ABSL_GUARDED_BY(mu_);
+  // Shared with every callback family, which outlives no registry.
+  std::atomic<uint64_t> callback_errors_{0};
 };
 
 }  // namespace resdb_trace::collector::metrics

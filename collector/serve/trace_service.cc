@@ -11,7 +11,6 @@
 #include "collector/profile/profile_rpc.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/wire_format_lite.h"
 #include "grpc/slice.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 
@@ -54,6 +53,17 @@ TraceService::TraceService(Collector* collector, TraceServiceOptions options,
   // of building an EventBatch, which would deep-copy every shared event per
   // subscriber. Same RPC on the wire; the handler is the one gRPC generates
   // for WithSplitStreamingMethod_Subscribe, with a ByteBuffer response.
+  //
+  // grpc::internal on purpose: gRPC (1.51, Debian 12) has no public way to
+  // give a *synchronous* streaming method a ByteBuffer response type. The
+  // public raw forms are WithRawMethod_ (completion-queue async),
+  // WithRawCallbackMethod_ (a ServerWriteReactor<ByteBuffer>) and the generic
+  // services, all reactor or async APIs: SubscribeStream blocks in PopBatch
+  // for up to 100 ms per turn, which must not run on gRPC's callback
+  // threads, so moving to them means a per-stream thread feeding a reactor,
+  // a different flow-control and shutdown story. The generated code itself
+  // constructs this handler (WithSplitStreamingMethod_Subscribe), and the
+  // method-index check above fails safe (the plain typed handler stays).
   const google::protobuf::ServiceDescriptor* service =
       v1::EventBatch::descriptor()->file()->FindServiceByName("TraceService");
   if (service != nullptr && service->method_count() > kSubscribeMethodIndex &&
@@ -81,11 +91,14 @@ TraceService::TraceService(Collector* collector, TraceServiceOptions options,
 void EncodeEventBatch(const v1::EventBatch& head,
                       const std::vector<EventPtr>& events, uint64_t batch_id,
                       uint64_t subscriber_id, grpc::ByteBuffer* out) {
-  using google::protobuf::internal::WireFormatLite;
   using google::protobuf::io::CodedOutputStream;
+  // (field number << 3) | wire type 2 (length-delimited), the tag the
+  // protobuf encoding spec defines; spelled out rather than taken from
+  // protobuf's internal WireFormatLite.
+  constexpr uint32_t kLengthDelimited = 2;
   constexpr uint32_t kEventsTag =
-      WireFormatLite::MakeTag(v1::EventBatch::kEventsFieldNumber,
-                              WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+      (static_cast<uint32_t>(v1::EventBatch::kEventsFieldNumber) << 3) |
+      kLengthDelimited;
   static_assert(kEventsTag < 128, "the events tag is one byte");
   // Field order as SerializeToString writes it: events (head's first), then
   // batch_id and subscriber_id.
@@ -299,7 +312,7 @@ grpc::Status TraceService::SubscribeStream(
   live.subscribed_at_ns = RealtimeNowNs();
   live.subscription = &*sub;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     live_[sub->id()] = &live;
   }
   // Ring-buffer drops are global: each subscriber is told of the ones that
@@ -350,7 +363,7 @@ grpc::Status TraceService::SubscribeStream(
     }
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     live_.erase(sub->id());
   }
   return result;
@@ -366,7 +379,7 @@ grpc::Status TraceService::GetStats(grpc::ServerContext*,
   if (jsonl_dropped_) response->set_jsonl_dropped(jsonl_dropped_());
   *response->mutable_limits() = limits_.ToProto();
   *response->mutable_process() = ReadProcessStats();
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (const auto& [id, live] : live_) {
     QueueStats q = live->subscription->Stats();
     v1::SubscriberStats* s = response->add_subscribers();

@@ -9,14 +9,15 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "collector/ingest/collector.h"
+#include "collector/profile/profiler.h"
 #include "collector/serve/event_filter.h"
 #include "collector/serve/limits.h"
-#include "collector/profile/profiler.h"
 #include "collector/timeline/timeline_runner.h"
 #include "grpcpp/grpcpp.h"
 #include "resdb_trace/v1/service.grpc.pb.h"
@@ -115,9 +116,9 @@ class TraceService final : public v1::TraceService::Service {
   std::atomic<profile::Profiler*> profiler_{nullptr};
   std::function<uint64_t()> jsonl_dropped_;
   std::atomic<bool> shutting_down_{false};
-  std::mutex mu_;
-  std::map<uint64_t, Live*> live_;  // guarded by mu_
-  LimitCounters limits_;            // requests refused, by limit
+  absl::Mutex mu_;
+  std::map<uint64_t, Live*> live_ ABSL_GUARDED_BY(mu_);
+  LimitCounters limits_;  // requests refused, by limit
 };
 
 }  // namespace resdb_trace::collector

@@ -406,7 +406,7 @@ absl::Status HttpServer::AddRoute(Route route) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "http route: pattern '%s' must start with '/'", route.pattern));
   }
-  std::unique_lock<std::shared_mutex> lock(routes_mu_);
+  absl::WriterMutexLock lock(&routes_mu_);
   for (const auto& r : routes_) {
     if (r->method == route.method && r->pattern == route.pattern) {
       return absl::AlreadyExistsError(absl::StrFormat(
@@ -418,7 +418,7 @@ absl::Status HttpServer::AddRoute(Route route) {
 }
 
 absl::Status HttpServer::Start() {
-  std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  absl::MutexLock lock(&lifecycle_mu_);
   if (started_ || stopped_) {
     return absl::FailedPreconditionError(
         "http server: Start after Start or Stop");
@@ -430,7 +430,7 @@ absl::Status HttpServer::Start() {
 
 void HttpServer::Stop() {
   {
-    std::lock_guard<std::mutex> lock(lifecycle_mu_);
+    absl::MutexLock lock(&lifecycle_mu_);
     if (stopped_) return;
     stopped_ = true;
   }
@@ -442,7 +442,7 @@ void HttpServer::Stop() {
   if (accept_thread_.joinable()) accept_thread_.join();
   std::map<uint64_t, std::thread> threads;
   {
-    std::lock_guard<std::mutex> lock(threads_mu_);
+    absl::MutexLock lock(&threads_mu_);
     threads.swap(threads_);
     finished_.clear();
   }
@@ -531,7 +531,7 @@ void HttpServer::AcceptLoop() {
         connections_accepted_.fetch_add(1);
         uint64_t id = next_thread_id_++;
         try {
-          std::lock_guard<std::mutex> lock(threads_mu_);
+          absl::MutexLock lock(&threads_mu_);
           threads_.emplace(
               id, std::thread(&HttpServer::ServeConnection, this, id, fd));
         } catch (const std::system_error&) {
@@ -564,7 +564,7 @@ void HttpServer::Reject(int fd, std::vector<Lingering>* lingering) {
 void HttpServer::ReapFinished() {
   std::vector<std::thread> done;
   {
-    std::lock_guard<std::mutex> lock(threads_mu_);
+    absl::MutexLock lock(&threads_mu_);
     for (uint64_t id : finished_) {
       auto it = threads_.find(id);
       if (it == threads_.end()) continue;
@@ -650,7 +650,7 @@ void HttpServer::ServeConnection(uint64_t id, int fd) {
   }
   CloseGracefully(fd);
   active_connections_.fetch_sub(1);
-  std::lock_guard<std::mutex> lock(threads_mu_);
+  absl::MutexLock lock(&threads_mu_);
   finished_.push_back(id);
 }
 
@@ -658,7 +658,7 @@ void HttpServer::Dispatch(int fd, const Request& request) {
   std::shared_ptr<const Route> route;
   std::vector<std::string> allowed;
   {
-    std::shared_lock<std::shared_mutex> lock(routes_mu_);
+    absl::ReaderMutexLock lock(&routes_mu_);
     const std::string* best = nullptr;
     for (const auto& r : routes_) {
       if (PatternMatches(r->pattern, request.path) &&

@@ -8,9 +8,13 @@
 // exactly the happens-before edges the real mutex provides.
 //
 // Covered: Lock, Unlock, TryLock, ReaderLock, ReaderUnlock, ReaderTryLock,
-// which is everything MutexLock / ReaderMutexLock use. Not covered: the
-// conditional forms (LockWhen, Await, CondVar), which release and reacquire
-// inside the library; a program using them under TSan would get an
+// which is everything MutexLock / ReaderMutexLock use, and the CondVar
+// waits: CondVar::Wait, WaitWithTimeout and WaitWithDeadline all reach the
+// private CondVar::WaitCommon through the PLT (checked with objdump on
+// Debian's libabsl_synchronization), which releases and reacquires the
+// mutex inside the library; its wrapper tells TSan "unlocked" before and
+// "locked" after. Not covered: the conditional forms (LockWhen, Await),
+// which we do not use; a program using them under TSan would get an
 // "unlock of an unlocked mutex" report (loud, not a silent miss).
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer) && !defined(__SANITIZE_THREAD__)
@@ -38,19 +42,26 @@ namespace {
 
 using MutexFn = void (*)(absl::Mutex*);
 using MutexTryFn = bool (*)(absl::Mutex*);
+using CondVarWaitFn = bool (*)(absl::CondVar*, absl::Mutex*,
+                               absl::synchronization_internal::KernelTimeout);
 
-// The Itanium-mangled name of absl::<inline ns>::Mutex::<method>().
-std::string Mangled(const char* method) {
+// The Itanium-mangled name of absl::<inline ns>::<cls>::<method>(<params>);
+// `params` is the mangled parameter list ("v" for none).
+std::string Mangled(const char* cls, const char* method, const char* params) {
   const std::string ns = RESDB_STR(ABSL_OPTION_INLINE_NAMESPACE_NAME);
+  const std::string c = cls;
   const std::string m = method;
-  const char* ret = "Ev";
-  return "_ZN4absl" + std::to_string(ns.size()) + ns + "5Mutex" +
-         std::to_string(m.size()) + m + ret;
+  return "_ZN4absl" + std::to_string(ns.size()) + ns +
+         std::to_string(c.size()) + c + std::to_string(m.size()) + m + "E" +
+         params;
+}
+
+std::string Mangled(const char* method) {
+  return Mangled("Mutex", method, "v");
 }
 
 template <typename Fn>
-Fn Next(const char* method) {
-  const std::string name = Mangled(method);
+Fn NextByName(const std::string& name) {
   void* f = dlsym(RTLD_NEXT, name.c_str());
   if (f == nullptr) {
     std::fprintf(stderr, "absl_mutex_annotations: %s not found: %s\n",
@@ -58,6 +69,11 @@ Fn Next(const char* method) {
     std::abort();
   }
   return reinterpret_cast<Fn>(f);
+}
+
+template <typename Fn>
+Fn Next(const char* method) {
+  return NextByName<Fn>(Mangled(method));
 }
 
 }  // namespace
@@ -112,6 +128,20 @@ bool Mutex::ReaderTryLock() {
       locked ? __tsan_mutex_try_read_lock : __tsan_mutex_try_read_lock_failed,
       0);
   return locked;
+}
+
+// S0_ is absl::<inline ns>: WaitCommon(Mutex*, KernelTimeout).
+bool CondVar::WaitCommon(Mutex* mutex,
+                         synchronization_internal::KernelTimeout t) {
+  static const CondVarWaitFn real = NextByName<CondVarWaitFn>(
+      Mangled("CondVar", "WaitCommon",
+              "PNS0_5MutexENS0_24synchronization_internal13KernelTimeoutE"));
+  __tsan_mutex_pre_unlock(mutex, 0);
+  __tsan_mutex_post_unlock(mutex, 0);
+  const bool timed_out = real(this, mutex, t);
+  __tsan_mutex_pre_lock(mutex, 0);
+  __tsan_mutex_post_lock(mutex, 0, 0);
+  return timed_out;
 }
 
 ABSL_NAMESPACE_END

@@ -337,6 +337,39 @@ TEST(Metrics, ThrowingCallbackRendersAnEmptyFamily) {
   EXPECT_TRUE(e.Has("after_total"));
 }
 
+TEST(Metrics, ThrowingCallbackIsCountedAndLoggedOnce) {
+  Registry r;
+  bool fail = true;
+  ASSERT_TRUE(r.AddCallbackGauge("flaky", "Throws while fail is set.",
+                                 [&fail]() -> double {
+                                   if (fail) throw std::runtime_error("gone");
+                                   return 3;
+                                 })
+                  .ok());
+  ASSERT_TRUE(r.AddCallbackCounter("odd_total", "Throws a non-exception.",
+                                   []() -> double { throw 7; })
+                  .ok());
+  EXPECT_EQ(r.callback_errors(), 0u);
+
+  ::testing::internal::CaptureStderr();
+  Scrape(r);
+  Scrape(r);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(r.callback_errors(), 4u);  // two families, two scrapes
+  EXPECT_EQ(log,
+            "metrics: the callback of flaky threw (gone); it renders without "
+            "samples while it throws (counted in Registry::callback_errors; "
+            "logged once)\n"
+            "metrics: the callback of odd_total threw (an exception not "
+            "derived from std::exception); it renders without samples while "
+            "it throws (counted in Registry::callback_errors; logged once)\n");
+
+  fail = false;
+  Exposition e = Scrape(r);
+  EXPECT_EQ(e.Value("flaky"), 3);
+  EXPECT_EQ(r.callback_errors(), 5u);  // odd_total still throws
+}
+
 TEST(Metrics, RegistrationErrors) {
   Registry r;
   auto code = [](const auto& s) {
