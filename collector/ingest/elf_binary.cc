@@ -15,25 +15,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "resdb_trace/catalog.h"
+#include "lib/catalogue.h"
 
 namespace resdb_trace::collector {
 namespace {
-
-constexpr absl::string_view kHookPrefix = "resdb_trace_";
-
-struct CatalogueEntry {
-  uint32_t id;
-  const char* name;
-};
-
-constexpr CatalogueEntry kCatalogue[] = {
-#define RESDB_TRACE_X_ENTRY(id, name, Name, abi, type, where, seq_arg, \
-                            aux_arg)                                   \
-  {id, #name},
-    RESDB_TRACE_HOOKS(RESDB_TRACE_X_ENTRY)
-#undef RESDB_TRACE_X_ENTRY
-};
 
 // Closes the descriptor and ends the libelf handle on every path.
 class ElfHandle {
@@ -171,7 +156,8 @@ absl::StatusOr<ElfBinary> ElfBinary::Open(const std::string& path) {
       if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) break;
       if (sym.st_shndx == SHN_UNDEF) continue;
       const char* name = elf_strptr(elf, shdr.sh_link, sym.st_name);
-      if (name == nullptr || !absl::StartsWith(name, kHookPrefix)) continue;
+      if (name == nullptr || !absl::StartsWith(name, catalogue::kSymbolPrefix))
+        continue;
       int type = GELF_ST_TYPE(sym.st_info);
       if (type != STT_FUNC && type != STT_OBJECT) continue;
       // .symtab and .dynsym repeat each other; keep one entry per name
@@ -201,11 +187,11 @@ absl::StatusOr<ElfBinary> ElfBinary::Open(const std::string& path) {
     if (off.ok()) s.file_offset = *off;
   }
 
-  for (const CatalogueEntry& e : kCatalogue) {
+  for (const catalogue::Hook& h : catalogue::Hooks()) {
     HookLocation hook;
-    hook.id = e.id;
-    hook.name = e.name;
-    hook.symbol = absl::StrCat(kHookPrefix, e.name);
+    hook.id = h.id;
+    hook.name = std::string(h.name);
+    hook.symbol = std::string(h.symbol);
     std::optional<ElfSymbol> s = bin.FindSymbol(hook.symbol);
     if (s && s->file_backed) {
       hook.present = true;
