@@ -42,8 +42,9 @@ _Static_assert(sizeof(struct resdb_trace_record) == 72, "record layout");
  * Value of the `thread_phase` LRU hash map (key: thread id) that hooks.bpf.c
  * writes on every hook hit while its `track_phase` rodata flag is set (the
  * collector sets it only when profiling) and profile.bpf.c reads to tag each
- * CPU sample with the consensus phase its thread is in. Both objects declare
- * the map identically; the profiler loader reuses the hooks object's map fd.
+ * CPU sample with the consensus phase its thread is in. Both objects get the
+ * map from bpf/common.bpf.h; the profiler loader reuses the hooks object's
+ * map fd.
  */
 struct resdb_trace_thread_phase {
   __u32 hook_id;  /* catalogue id of the last hook the thread hit. */
