@@ -37,6 +37,12 @@ const volatile bool filter_pids = false;
 const volatile bool track_phase = false;
 
 /*
+ * the record layout this object writes; BpfTracer refuses to load an object
+ * whose value differs from the RESDB_TRACE_RECORD_VERSION it decodes
+ */
+const volatile __u32 record_version = RESDB_TRACE_RECORD_VERSION;
+
+/*
  * never read: makes clang emit the record's BTF, which a test compares with
  * the collector's view of trace_record.h (rodata, so no extra map)
  */

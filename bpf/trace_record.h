@@ -13,7 +13,12 @@
 #include <linux/types.h>
 #endif
 
-/* Bumped when the layout changes; the collector refuses a mismatch. */
+/*
+ * Bumped when the layout changes. hooks.bpf.c keeps the value it was built
+ * with in .rodata (`record_version`) and BpfTracer refuses to load an object
+ * whose value differs from the one the collector was built with; the records
+ * themselves carry no version.
+ */
 #define RESDB_TRACE_RECORD_VERSION 1
 
 /* Registers a hook passes (x86-64 SysV integer argument registers). */

@@ -34,6 +34,12 @@ using LibbpfLogger = std::function<void(LibbpfLogLevel, std::string_view)>;
 // Thread-safe; the last call wins for every tracer in the process.
 void SetLibbpfLogger(LibbpfLogger logger);
 
+// OK when the opened (not yet loaded) hooks object `skel` writes the record
+// layout this collector decodes: its `.rodata` record_version equals
+// RESDB_TRACE_RECORD_VERSION. FailedPrecondition naming both versions
+// otherwise. BpfTracer::Create refuses to load a mismatched object with it.
+absl::Status CheckRecordVersion(const hooks_bpf& skel);
+
 // What became of one hook in an attach request.
 enum class HookAttachState {
   kAttached,       // a uprobe is live on the hook.
