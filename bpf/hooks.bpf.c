@@ -11,6 +11,7 @@
 #include <bpf/bpf_tracing.h>
 /* clang-format on */
 
+#include "bpf/common.bpf.h"
 #include "bpf/trace_record.h"
 
 /* libbpf 1.1's bpf_tracing.h stops at the fifth argument */
@@ -34,6 +35,12 @@ const volatile bool filter_pids = false;
  * and nothing else reads the map
  */
 const volatile bool track_phase = false;
+
+/*
+ * the record layout this object writes; BpfTracer refuses to load an object
+ * whose value differs from the RESDB_TRACE_RECORD_VERSION it decodes
+ */
+const volatile __u32 record_version = RESDB_TRACE_RECORD_VERSION;
 
 /*
  * never read: makes clang emit the record's BTF, which a test compares with
@@ -63,25 +70,6 @@ struct {
   __type(value, __u8);
 } pid_filter SEC(".maps");
 
-/*
- * the last hook each thread passed (struct in trace_record.h); the profiler
- * (bpf/profile.bpf.c) reuses this map's fd and tags cpu samples with it.
- * lru: threads come and go, stale entries must age out on their own
- */
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, RESDB_TRACE_THREAD_PHASE_ENTRIES);
-  __type(key, __u32);
-  __type(value, struct resdb_trace_thread_phase);
-} thread_phase SEC(".maps");
-
-static __always_inline void count(__u32 idx) {
-  __u64 *val = bpf_map_lookup_elem(&counters, &idx);
-
-  /* per-cpu slot: no other writer, a plain add is enough */
-  if (val) *val += 1;
-}
-
 SEC("uprobe")
 int resdb_trace_hook(struct pt_regs *ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -94,7 +82,7 @@ int resdb_trace_hook(struct pt_regs *ctx) {
   __u64 flags = BPF_RB_NO_WAKEUP;
 
   if (filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid)) {
-    count(RESDB_TRACE_CTR_FILTERED);
+    count(&counters, RESDB_TRACE_CTR_FILTERED);
     return 0;
   }
 
@@ -108,7 +96,7 @@ int resdb_trace_hook(struct pt_regs *ctx) {
 
   rec = bpf_ringbuf_reserve(&rb, sizeof(*rec), 0);
   if (!rec) {
-    count(RESDB_TRACE_CTR_RINGBUF_FULL);
+    count(&counters, RESDB_TRACE_CTR_RINGBUF_FULL);
     return 0;
   }
   rec->ktime_ns = now;

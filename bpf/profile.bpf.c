@@ -12,9 +12,10 @@
  * stack id never outlives the counts that refer to it.
  *
  * The phase is the last resdb_trace hook the sampled thread passed, read
- * from the `thread_phase` map that hooks.bpf.c writes; the loader makes both
- * objects share one map (bpf_map__reuse_fd). Standalone, the map stays empty
- * and every sample has phase 0 ("none").
+ * from the `thread_phase` map (common.bpf.h) that hooks.bpf.c writes; the
+ * loader swaps in the hooks object's map fd before load (bpf_map__reuse_fd),
+ * or shrinks this one to one entry when profiling standalone: then the map
+ * stays empty and every sample has phase 0 ("none").
  */
 /* vmlinux.h must come first: the libbpf headers use its types */
 /* clang-format off */
@@ -23,6 +24,7 @@
 #include <bpf/bpf_tracing.h>
 /* clang-format on */
 
+#include "bpf/common.bpf.h"
 #include "bpf/profile_record.h"
 #include "bpf/trace_record.h"
 
@@ -73,17 +75,6 @@ struct stack_map {
 struct stack_map stacks_0 SEC(".maps");
 struct stack_map stacks_1 SEC(".maps");
 
-/*
- * identical to hooks.bpf.c's map: the loader swaps in that map's fd before
- * load (or shrinks this one to one entry when profiling standalone)
- */
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, RESDB_TRACE_THREAD_PHASE_ENTRIES);
-  __type(key, __u32);
-  __type(value, struct resdb_trace_thread_phase);
-} thread_phase SEC(".maps");
-
 /* per-cpu so samples on different cpus never contend; the collector sums */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -91,13 +82,6 @@ struct {
   __type(key, __u32);
   __type(value, __u64);
 } profile_counters SEC(".maps");
-
-static __always_inline void count(__u32 idx) {
-  __u64 *val = bpf_map_lookup_elem(&profile_counters, &idx);
-
-  /* per-cpu slot and irq context: no other writer, a plain add is enough */
-  if (val) *val += 1;
-}
 
 static __always_inline __u32 phase_of(__u32 tid) {
   struct resdb_trace_thread_phase *phase;
@@ -149,17 +133,17 @@ static __always_inline int record(struct bpf_perf_event_data *ctx, void *stacks,
    * collector puts in their place
    */
   if (!add_sample(counts, &key)) {
-    count(RESDB_PROFILE_CTR_COUNTS_FULL);
+    count(&profile_counters, RESDB_PROFILE_CTR_COUNTS_FULL);
     return 0;
   }
-  count(RESDB_PROFILE_CTR_SAMPLES);
+  count(&profile_counters, RESDB_PROFILE_CTR_SAMPLES);
   if (key.user_stack_id == -EFAULT)
-    count(RESDB_PROFILE_CTR_USER_STACK_EMPTY);
+    count(&profile_counters, RESDB_PROFILE_CTR_USER_STACK_EMPTY);
   else if (key.user_stack_id < 0)
-    count(RESDB_PROFILE_CTR_USER_STACK_LOST);
+    count(&profile_counters, RESDB_PROFILE_CTR_USER_STACK_LOST);
   /* -EFAULT here only means the sample hit user mode: no kernel stack */
   if (key.kernel_stack_id < 0 && key.kernel_stack_id != -EFAULT)
-    count(RESDB_PROFILE_CTR_KERNEL_STACK_LOST);
+    count(&profile_counters, RESDB_PROFILE_CTR_KERNEL_STACK_LOST);
   return 0;
 }
 

@@ -13,7 +13,12 @@
 #include <linux/types.h>
 #endif
 
-/* Bumped when the layout changes; the collector refuses a mismatch. */
+/*
+ * Bumped when the layout changes. hooks.bpf.c keeps the value it was built
+ * with in .rodata (`record_version`) and BpfTracer refuses to load an object
+ * whose value differs from the one the collector was built with; the records
+ * themselves carry no version.
+ */
 #define RESDB_TRACE_RECORD_VERSION 1
 
 /* Registers a hook passes (x86-64 SysV integer argument registers). */
@@ -42,8 +47,9 @@ _Static_assert(sizeof(struct resdb_trace_record) == 72, "record layout");
  * Value of the `thread_phase` LRU hash map (key: thread id) that hooks.bpf.c
  * writes on every hook hit while its `track_phase` rodata flag is set (the
  * collector sets it only when profiling) and profile.bpf.c reads to tag each
- * CPU sample with the consensus phase its thread is in. Both objects declare
- * the map identically; the profiler loader reuses the hooks object's map fd.
+ * CPU sample with the consensus phase its thread is in. Both objects get the
+ * map from bpf/common.bpf.h; the profiler loader reuses the hooks object's
+ * map fd.
  */
 struct resdb_trace_thread_phase {
   __u32 hook_id;  /* catalogue id of the last hook the thread hit. */

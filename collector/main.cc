@@ -18,26 +18,28 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "collector/ingest/collector.h"
 #include "collector/metrics/collector_metrics.h"
-#include "lib/net/http_server.h"
-#include "collector/serve/jsonl_writer.h"
-#include "lib/net/listen_address.h"
 #include "collector/metrics/metrics_endpoint.h"
 #include "collector/profile/profiler.h"
-#include "collector/timeline/timeline_runner.h"
-#include "lib/net/tls_credentials.h"
+#include "collector/serve/jsonl_writer.h"
 #include "collector/serve/trace_service.h"
 #include "collector/serve/web/trace_service_backend.h"
 #include "collector/serve/web/web_api.h"
+#include "collector/timeline/timeline_runner.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
-#include "resdb_trace/catalog.h"
+#include "lib/catalogue.h"
+#include "lib/net/http_server.h"
+#include "lib/net/listen_address.h"
+#include "lib/net/tls_credentials.h"
 
 namespace rc = resdb_trace::collector;
+namespace catalogue = resdb_trace::catalogue;
 
 namespace {
 
@@ -134,23 +136,10 @@ uint64_t ParseUint(const std::string& flag, const std::string& value,
   return v;
 }
 
-uint32_t HookIdByName(const std::string& token) {
-  uint32_t id = 0;
-  if (absl::SimpleAtoi(token, &id)) {
-#define X(hid, name, Name, abi, type, where, seq_arg, aux_arg) \
-  if (id == hid) return id;
-    RESDB_TRACE_HOOKS(X)
-#undef X
-  } else {
-    std::string n = token;
-    if (n.rfind("resdb_trace_", 0) == 0) n = n.substr(12);
-#define X(hid, name, Name, abi, type, where, seq_arg, aux_arg) \
-  if (n == #name) return hid;
-    RESDB_TRACE_HOOKS(X)
-#undef X
-  }
-  Die(absl::StrFormat(
-      "--hooks: '%s' is not a catalogue hook (see docs/hooks.md)", token));
+uint32_t HookIdByName(absl::string_view token) {
+  absl::StatusOr<const catalogue::Hook*> hook = catalogue::ParseHook(token);
+  if (!hook.ok()) Die(absl::StrCat("--hooks: ", hook.status().message()));
+  return (*hook)->id;
 }
 
 Flags ParseFlags(int argc, char** argv) {
@@ -186,7 +175,7 @@ Flags ParseFlags(int argc, char** argv) {
     } else if (arg == "--hooks") {
       for (absl::string_view t :
            absl::StrSplit(need(), ',', absl::SkipWhitespace())) {
-        f.collector.hook_ids.push_back(HookIdByName(std::string(t)));
+        f.collector.hook_ids.push_back(HookIdByName(t));
       }
     } else if (arg == "--listen") {
       f.listen = need();

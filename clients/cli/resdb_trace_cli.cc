@@ -31,12 +31,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "clients/mcp/mcp_command.h"
-#include "collector/profile/profile_data.h"
 #include "clients/render/timeline_text.h"
-#include "lib/net/tls_credentials.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
+#include "lib/catalogue.h"
+#include "lib/net/tls_credentials.h"
 #include "resdb_trace/v1/profile.pb.h"
 #include "resdb_trace/v1/service.grpc.pb.h"
 
@@ -654,29 +654,11 @@ int Top(const std::string& listen, int argc, char** argv, int i) {
   return 0;
 }
 
-// "prepare" -> the hook after which a thread handles prepares, etc.
-std::vector<uint32_t> ParsePhases(const std::string& value) {
-  std::vector<uint32_t> out;
-  for (absl::string_view t : absl::StrSplit(value, ',', absl::SkipEmpty())) {
-    std::string name(t);
-    if (name == "prepare") name = "prepare_received";
-    if (name == "commit") name = "commit_received";
-    if (name == "pre_prepare" || name == "pre-prepare") {
-      name = "pre_prepare_received";
-    }
-    if (name == "execute") name = "execute_start";
-    if (name == "request") name = "request_received";
-    std::optional<uint32_t> id =
-        resdb_trace::collector::profile::PhaseIdFromName(name);
-    if (!id) {
-      Die(
-          absl::StrFormat("--phase: '%s' is not a phase (prepare, commit, "
-                          "pre_prepare, execute, request) or a hook name",
-                          t));
-    }
-    out.push_back(*id);
-  }
-  return out;
+std::vector<uint32_t> ParsePhases(absl::string_view value) {
+  absl::StatusOr<std::vector<uint32_t>> ids =
+      resdb_trace::catalogue::ParsePhases(value);
+  if (!ids.ok()) Die(absl::StrCat("--phase: ", ids.status().message()));
+  return *std::move(ids);
 }
 
 int Profile(const std::string& listen, int argc, char** argv, int i) {

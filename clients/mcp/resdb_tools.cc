@@ -18,9 +18,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "clients/render/timeline_text.h"
-#include "collector/profile/profile_data.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
+#include "lib/catalogue.h"
 #include "resdb_trace/v1/service.grpc.pb.h"
 
 namespace resdb_trace::collector::mcp {
@@ -341,18 +341,6 @@ ToolResult TraceRequest(Backend* b, const Json& args) {
   return out;
 }
 
-// "prepare" -> prepare_received etc., as `resdb-trace profile --phase`.
-std::optional<uint32_t> PhaseId(std::string name) {
-  if (name == "prepare") name = "prepare_received";
-  if (name == "commit") name = "commit_received";
-  if (name == "pre_prepare" || name == "pre-prepare") {
-    name = "pre_prepare_received";
-  }
-  if (name == "execute") name = "execute_start";
-  if (name == "request") name = "request_received";
-  return profile::PhaseIdFromName(name);
-}
-
 ToolResult TraceProfile(Backend* b, const Json& args) {
   v1::GetProfileRequest req;
   req.add_formats(v1::PROFILE_FORMAT_MARKDOWN);
@@ -376,15 +364,16 @@ ToolResult TraceProfile(Backend* b, const Json& args) {
         absl::StrCat("the last ", req.last_seconds(), " s already sampled");
   }
   if (args.contains("phase")) {
+    // Token by token, so the error names the one that is wrong in this
+    // tool's words.
     for (absl::string_view p : absl::StrSplit(args["phase"].get<std::string>(),
                                               ',', absl::SkipWhitespace())) {
-      std::optional<uint32_t> id =
-          PhaseId(std::string(absl::StripAsciiWhitespace(p)));
-      if (!id) {
-        return ToolResult::Error(absl::StrFormat(
-            "phase '%s' is not a PBFT phase (prepare, commit, pre_prepare, "
-            "execute, request) or a hook name such as commit_received",
-            p));
+      p = absl::StripAsciiWhitespace(p);
+      absl::StatusOr<uint32_t> id = catalogue::ParsePhase(p);
+      if (!id.ok()) {
+        return ToolResult::Error(
+            absl::StrFormat("phase '%s' is not a PBFT phase: give %s", p,
+                            catalogue::PhaseSyntax()));
       }
       req.add_phase_hook_ids(*id);
     }

@@ -3,69 +3,16 @@
 #include <limits.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstring>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "lib/catalogue.h"
 #include "resdb_trace/catalog.h"
 
 namespace resdb_trace::collector {
 namespace {
-
-// Appending a hook to the catalogue must come with its decoding here (and a
-// stage message in events.proto); this fails the build until it does.
-static_assert(RESDB_TRACE_ID_END == 32,
-              "the hook catalogue changed: map the new hook in kHookEvents "
-              "and DecodeKnown (collector/decode/decoder.cc)");
-
-// The Event.event member each hook decodes into, by hook id.
-constexpr std::array<v1::EventType, RESDB_TRACE_ID_END> kHookEvents = [] {
-  std::array<v1::EventType, RESDB_TRACE_ID_END> e{};
-  e[RESDB_TRACE_ID_consensus_commit] = v1::EVENT_TYPE_CONSENSUS_DISPATCH;
-  e[RESDB_TRACE_ID_pbft_request] = v1::EVENT_TYPE_REQUEST_RECEIVED;
-  e[RESDB_TRACE_ID_pbft_pre_prepare] = v1::EVENT_TYPE_PRE_PREPARE_RECEIVED;
-  e[RESDB_TRACE_ID_pbft_prepare_recv] = v1::EVENT_TYPE_PREPARE_RECEIVED;
-  e[RESDB_TRACE_ID_pbft_prepare_state] = v1::EVENT_TYPE_PREPARED;
-  e[RESDB_TRACE_ID_pbft_commit_recv] = v1::EVENT_TYPE_COMMIT_RECEIVED;
-  e[RESDB_TRACE_ID_pbft_commit_state] = v1::EVENT_TYPE_COMMITTED;
-  e[RESDB_TRACE_ID_pbft_execute_start] = v1::EVENT_TYPE_EXECUTE_START;
-  e[RESDB_TRACE_ID_pbft_execute_end] = v1::EVENT_TYPE_EXECUTE_END;
-  e[RESDB_TRACE_ID_client_batch_sent] = v1::EVENT_TYPE_CLIENT_BATCH_SENT;
-  e[RESDB_TRACE_ID_request_received] = v1::EVENT_TYPE_REQUEST_RECEIVED;
-  e[RESDB_TRACE_ID_pre_prepare_sent] = v1::EVENT_TYPE_PRE_PREPARE_SENT;
-  e[RESDB_TRACE_ID_pre_prepare_received] = v1::EVENT_TYPE_PRE_PREPARE_RECEIVED;
-  e[RESDB_TRACE_ID_prepare_sent] = v1::EVENT_TYPE_PREPARE_SENT;
-  e[RESDB_TRACE_ID_prepare_received] = v1::EVENT_TYPE_PREPARE_RECEIVED;
-  e[RESDB_TRACE_ID_prepared] = v1::EVENT_TYPE_PREPARED;
-  e[RESDB_TRACE_ID_commit_sent] = v1::EVENT_TYPE_COMMIT_SENT;
-  e[RESDB_TRACE_ID_commit_received] = v1::EVENT_TYPE_COMMIT_RECEIVED;
-  e[RESDB_TRACE_ID_committed] = v1::EVENT_TYPE_COMMITTED;
-  e[RESDB_TRACE_ID_execute_start] = v1::EVENT_TYPE_EXECUTE_START;
-  e[RESDB_TRACE_ID_execute_end] = v1::EVENT_TYPE_EXECUTE_END;
-  e[RESDB_TRACE_ID_reply_sent] = v1::EVENT_TYPE_REPLY_SENT;
-  e[RESDB_TRACE_ID_reply_to_client] = v1::EVENT_TYPE_REPLY_TO_CLIENT;
-  e[RESDB_TRACE_ID_checkpoint_sent] = v1::EVENT_TYPE_CHECKPOINT_SENT;
-  e[RESDB_TRACE_ID_checkpoint_received] = v1::EVENT_TYPE_CHECKPOINT_RECEIVED;
-  e[RESDB_TRACE_ID_checkpoint_stable] = v1::EVENT_TYPE_CHECKPOINT_STABLE;
-  e[RESDB_TRACE_ID_view_change_started] = v1::EVENT_TYPE_VIEW_CHANGE_STARTED;
-  e[RESDB_TRACE_ID_view_change_received] = v1::EVENT_TYPE_VIEW_CHANGE_RECEIVED;
-  e[RESDB_TRACE_ID_new_view_sent] = v1::EVENT_TYPE_NEW_VIEW_SENT;
-  e[RESDB_TRACE_ID_new_view_installed] = v1::EVENT_TYPE_NEW_VIEW_INSTALLED;
-  e[RESDB_TRACE_ID_user] = v1::EVENT_TYPE_USER_EVENT;
-  return e;
-}();
-
-// The catalogue, indexed by hook id (row 0 unused).
-constexpr std::array<HookInfo, RESDB_TRACE_ID_END> kHooks = [] {
-  std::array<HookInfo, RESDB_TRACE_ID_END> h{};
-#define RESDB_TRACE_X_HOOK(id, name, Name, abi, type, where, seq_arg, aux_arg) \
-  h[id] = HookInfo{id, #name, abi, kHookEvents[id]};
-  RESDB_TRACE_HOOKS(RESDB_TRACE_X_HOOK)
-#undef RESDB_TRACE_X_HOOK
-  return h;
-}();
 
 // The registers of a record, named by ABI.
 struct Args {
@@ -148,21 +95,6 @@ std::string ReadProcExe(uint32_t pid) {
 
 }  // namespace
 
-const HookInfo* FindHook(uint32_t hook_id) {
-  if (hook_id == 0 || hook_id >= kHooks.size()) return nullptr;
-  return &kHooks[hook_id];
-}
-
-absl::StatusOr<v1::EventType> EventTypeForHook(uint32_t hook_id) {
-  const HookInfo* hook = FindHook(hook_id);
-  if (hook == nullptr) {
-    return absl::NotFoundError(absl::StrCat("hook id ", hook_id,
-                                            " is not in the catalogue (1..",
-                                            RESDB_TRACE_ID_END - 1, ")"));
-  }
-  return hook->event_type;
-}
-
 UnpackedMeta UnpackMeta(uint64_t meta) {
   return UnpackedMeta{static_cast<uint32_t>(meta & 0xffffffffu),
                       static_cast<uint16_t>((meta >> 32) & 0xffffu),
@@ -228,13 +160,13 @@ DecoderStats Decoder::stats() const {
   return s;
 }
 
-absl::StatusOr<const HookInfo*> Decoder::CountAndLookUp(
+absl::StatusOr<const catalogue::Hook*> Decoder::CountAndLookUp(
     const resdb_trace_record& record) {
   records_.fetch_add(1, std::memory_order_relaxed);
-  const HookInfo* hook = FindHook(record.hook_id);
+  const catalogue::Hook* hook = catalogue::FindHook(record.hook_id);
   if (hook == nullptr) {
     unknown_hook_.fetch_add(1, std::memory_order_relaxed);
-    return EventTypeForHook(record.hook_id).status();
+    return catalogue::EventTypeForHook(record.hook_id).status();
   }
   return hook;
 }
@@ -242,9 +174,9 @@ absl::StatusOr<const HookInfo*> Decoder::CountAndLookUp(
 template <typename Out, typename NewEvent>
 absl::Status Decoder::DecodeAppending(const resdb_trace_record& record,
                                       Out* out, NewEvent new_event) {
-  absl::StatusOr<const HookInfo*> hook = CountAndLookUp(record);
+  absl::StatusOr<const catalogue::Hook*> hook = CountAndLookUp(record);
   if (!hook.ok()) return hook.status();
-  const HookInfo& info = **hook;
+  const catalogue::Hook& info = **hook;
   const size_t before = out->size();
   bool is_new = false;
   const ProcessState process = Observe(record, info, &is_new);
@@ -294,7 +226,7 @@ absl::Status Decoder::Decode(absl::Span<const uint8_t> bytes,
 
 absl::StatusOr<v1::Event> Decoder::DecodeRecord(
     const resdb_trace_record& record) {
-  absl::StatusOr<const HookInfo*> hook = CountAndLookUp(record);
+  absl::StatusOr<const catalogue::Hook*> hook = CountAndLookUp(record);
   if (!hook.ok()) return hook.status();
   bool is_new = false;
   const ProcessState process = Observe(record, **hook, &is_new);
@@ -330,7 +262,8 @@ void Decoder::ForgetProcess(uint32_t pid, v1::Event* event) {
 }
 
 Decoder::ProcessState Decoder::Observe(const resdb_trace_record& record,
-                                       const HookInfo& hook, bool* is_new) {
+                                       const catalogue::Hook& hook,
+                                       bool* is_new) {
   const bool has_self = hook.abi != RESDB_TRACE_ABI_DISPATCH;
   const uint16_t self = UnpackMeta(record.args[2]).self;
   {
@@ -369,7 +302,7 @@ void Decoder::FillEnvelope(const resdb_trace_record& record,
 }
 
 absl::Status Decoder::DecodeKnown(const resdb_trace_record& r,
-                                  const HookInfo& hook,
+                                  const catalogue::Hook& hook,
                                   const ProcessState& process, v1::Event* ep) {
   const Args a = ReadArgs(r, hook.abi);
   v1::Event& e = *ep;
@@ -525,7 +458,8 @@ absl::Status Decoder::DecodeKnown(const resdb_trace_record& r,
       break;
     }
     default:
-      // Unreachable while kHooks and this switch agree (tests check it).
+      // Unreachable while the catalogue and this switch agree (tests check
+      // it).
       unknown_hook_.fetch_add(1, std::memory_order_relaxed);
       return absl::InternalError(absl::StrCat("hook ", hook.name, " (id ",
                                               hook.id, ") has no decoding"));

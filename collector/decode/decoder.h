@@ -29,23 +29,10 @@
 #include "bpf/trace_record.h"
 #include "collector/decode/clock.h"
 #include "google/protobuf/arena.h"
+#include "lib/catalogue.h"
 #include "resdb_trace/v1/events.pb.h"
 
 namespace resdb_trace::collector {
-
-// What the catalogue says about one hook id.
-struct HookInfo {
-  uint32_t id;               // catalogue id (the uprobe's attach cookie)
-  absl::string_view name;    // symbol suffix: the hook is resdb_trace_<name>
-  int abi;                   // RESDB_TRACE_ABI_*
-  v1::EventType event_type;  // the Event.event member it decodes into
-};
-
-// The catalogue row for `hook_id`, or nullptr for an unknown id.
-const HookInfo* FindHook(uint32_t hook_id);
-
-// The event type hook `hook_id` decodes into; NotFound for an unknown id.
-absl::StatusOr<v1::EventType> EventTypeForHook(uint32_t hook_id);
 
 // The consensus sequence number an event carries (its message's `seq`
 // field), for seq-range filters; nullopt for events without one.
@@ -135,10 +122,10 @@ class Decoder {
 
   // Learns from `record`; returns the pid's state after it and whether the
   // pid was new.
-  ProcessState Observe(const resdb_trace_record& record, const HookInfo& hook,
+  ProcessState Observe(const resdb_trace_record& record, const catalogue::Hook& hook,
                        bool* is_new);
   // Counts `record` and finds its catalogue row, or the error (counted).
-  absl::StatusOr<const HookInfo*> CountAndLookUp(
+  absl::StatusOr<const catalogue::Hook*> CountAndLookUp(
       const resdb_trace_record& record);
   // Both Decodes: `new_event()` appends an empty event to `out` and returns
   // it to fill; on failure `out` is as it was, but a ProcessStarted stays.
@@ -148,8 +135,8 @@ class Decoder {
   // Fills `e` with the hook's event; false (counted) when the hook has no
   // decoding.
   absl::Status DecodeKnown(const resdb_trace_record& record,
-                           const HookInfo& hook, const ProcessState& process,
-                           v1::Event* e);
+                           const catalogue::Hook& hook,
+                           const ProcessState& process, v1::Event* e);
   void FillEnvelope(const resdb_trace_record& record,
                     const ProcessState& process, v1::Event* event);
 

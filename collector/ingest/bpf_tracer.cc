@@ -29,6 +29,15 @@ bool IsPowerOfTwo(size_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 }  // namespace
 
+absl::Status CheckRecordVersion(const hooks_bpf& skel) {
+  const uint32_t version = skel.rodata->record_version;
+  if (version == RESDB_TRACE_RECORD_VERSION) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "the hooks BPF object writes ring-buffer records of layout version ",
+      version, ", this collector decodes version ", RESDB_TRACE_RECORD_VERSION,
+      ": build bpf/hooks.bpf.c and the collector from the same tree"));
+}
+
 int AttachReport::attached_count() const {
   return static_cast<int>(
       std::count_if(hooks.begin(), hooks.end(), [](const HookAttachResult& h) {
@@ -103,6 +112,7 @@ absl::StatusOr<std::unique_ptr<BpfTracer>> BpfTracer::Create(
         absl::StrCat("cannot open the hooks BPF object: ", ErrnoText(err)));
   }
   hooks_bpf* skel = tracer->skel_.get();
+  RETURN_IF_ERROR(CheckRecordVersion(*skel));
   skel->rodata->wakeup_bytes = std::max<uint64_t>(
       1,
       static_cast<uint64_t>(options.ringbuf_bytes * options.wakeup_fraction));

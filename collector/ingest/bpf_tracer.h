@@ -22,6 +22,12 @@ struct hooks_bpf;
 
 namespace resdb_trace::collector {
 
+// OK when the opened (not yet loaded) hooks object `skel` writes the record
+// layout this collector decodes: its `.rodata` record_version equals
+// RESDB_TRACE_RECORD_VERSION. FailedPrecondition naming both versions
+// otherwise. BpfTracer::Create refuses to load a mismatched object with it.
+absl::Status CheckRecordVersion(const hooks_bpf& skel);
+
 // What became of one hook in an attach request.
 enum class HookAttachState {
   kAttached,       // a uprobe is live on the hook.

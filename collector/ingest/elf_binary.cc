@@ -11,26 +11,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "collector/ingest/elf_file.h"
+#include "lib/catalogue.h"
 #include "lib/status_macros.h"
-#include "resdb_trace/catalog.h"
 
 namespace resdb_trace::collector {
 namespace {
-
-constexpr absl::string_view kHookPrefix = "resdb_trace_";
-
-struct CatalogueEntry {
-  uint32_t id;
-  const char* name;
-};
-
-constexpr CatalogueEntry kCatalogue[] = {
-#define RESDB_TRACE_X_ENTRY(id, name, Name, abi, type, where, seq_arg, \
-                            aux_arg)                                   \
-  {id, #name},
-    RESDB_TRACE_HOOKS(RESDB_TRACE_X_ENTRY)
-#undef RESDB_TRACE_X_ENTRY
-};
 
 }  // namespace
 
@@ -74,7 +59,7 @@ absl::StatusOr<ElfBinary> ElfBinary::Open(const std::string& path) {
   });
 
   file.ForEachSymbol([&](const ElfSymbolEntry& entry) {
-    if (entry.name == nullptr || !absl::StartsWith(entry.name, kHookPrefix)) {
+    if (entry.name == nullptr || !absl::StartsWith(entry.name, catalogue::kSymbolPrefix)) {
       return;
     }
     int type = GELF_ST_TYPE(entry.sym.st_info);
@@ -102,11 +87,11 @@ absl::StatusOr<ElfBinary> ElfBinary::Open(const std::string& path) {
     if (off.ok()) s.file_offset = *off;
   }
 
-  for (const CatalogueEntry& e : kCatalogue) {
+  for (const catalogue::Hook& h : catalogue::Hooks()) {
     HookLocation hook;
-    hook.id = e.id;
-    hook.name = e.name;
-    hook.symbol = absl::StrCat(kHookPrefix, e.name);
+    hook.id = h.id;
+    hook.name = std::string(h.name);
+    hook.symbol = std::string(h.symbol);
     std::optional<ElfSymbol> s = bin.FindSymbol(hook.symbol);
     if (s && s->file_backed) {
       hook.present = true;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "lib/catalogue.h"
 
 namespace resdb_trace::collector::profile {
 namespace {
@@ -254,7 +255,8 @@ std::string RenderFlamegraphSvg(const ProfileData& data,
       descend(PidFrameLabel(data, s.pid), "", NodeKind::kSplit);
     }
     if (options.stacks.split_by_phase) {
-      descend(absl::StrCat("phase ", PhaseName(s.phase)), "", NodeKind::kSplit);
+      descend(absl::StrCat("phase ", catalogue::PhaseName(s.phase)), "",
+              NodeKind::kSplit);
     }
     for (auto it = s.frames.rbegin(); it != s.frames.rend(); ++it) {
       if (*it >= data.frames.size()) continue;

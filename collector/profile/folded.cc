@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "lib/catalogue.h"
 
 namespace resdb_trace::collector::profile {
 
@@ -31,7 +32,7 @@ std::vector<FoldedStack> FoldStacks(const ProfileData& data,
     labels.clear();
     if (options.split_by_pid) labels.push_back(PidFrameLabel(data, s.pid));
     if (options.split_by_phase) {
-      labels.push_back(absl::StrCat("phase ", PhaseName(s.phase)));
+      labels.push_back(absl::StrCat("phase ", catalogue::PhaseName(s.phase)));
     }
     for (auto it = s.frames.rbegin(); it != s.frames.rend(); ++it) {
       if (*it >= data.frames.size()) continue;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "collector/profile/symbolizer.h"
+#include "lib/catalogue.h"
 
 namespace resdb_trace::collector::profile {
 namespace {
@@ -165,7 +166,7 @@ pp::Profile ToPprof(const ProfileData& data) {
     };
     num(k_pid, s.pid);
     if (s.tid != 0) num(k_tid, s.tid);
-    str(k_phase, PhaseName(s.phase));
+    str(k_phase, catalogue::PhaseName(s.phase));
     num(k_phase_id, s.phase);
     auto info = data.processes.find(s.pid);
     if (info != data.processes.end()) {

@@ -2,27 +2,9 @@
 
 #include <cmath>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "resdb_trace/catalog.h"
 
 namespace resdb_trace::collector::profile {
-namespace {
-
-struct HookName {
-  uint32_t id;
-  const char* name;
-};
-
-constexpr HookName kHooks[] = {
-#define RESDB_TRACE_X_NAME(id, name, Name, abi, type, where, seq_arg, aux_arg) \
-  {id, #name},
-    RESDB_TRACE_HOOKS(RESDB_TRACE_X_NAME)
-#undef RESDB_TRACE_X_NAME
-};
-
-}  // namespace
 
 std::string Frame::ModuleBaseName() const {
   // pseudo names ("[kernel module foo]") may contain '/' inside brackets
@@ -75,29 +57,6 @@ uint32_t ProfileData::AddFrame(const Frame& frame) {
   }
   frames.push_back(frame);
   return static_cast<uint32_t>(frames.size() - 1);
-}
-
-std::string PhaseName(uint32_t hook_id) {
-  if (hook_id == 0) return "none";
-  for (const HookName& h : kHooks) {
-    if (h.id == hook_id) return h.name;
-  }
-  return absl::StrCat("hook_", hook_id);
-}
-
-std::optional<uint32_t> PhaseIdFromName(std::string_view name) {
-  if (name == "none") return 0;
-  for (const HookName& h : kHooks) {
-    if (name == h.name) return h.id;
-  }
-  std::string_view digits = name;
-  if (digits.substr(0, 5) == "hook_") digits.remove_prefix(5);
-  uint32_t id = 0;
-  if (!digits.empty() &&
-      absl::SimpleAtoi(absl::string_view(digits.data(), digits.size()), &id)) {
-    return id;
-  }
-  return std::nullopt;
 }
 
 }  // namespace resdb_trace::collector::profile

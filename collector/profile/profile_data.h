@@ -152,7 +152,7 @@ struct ProfileQuery {
   std::vector<uint32_t> replica_ids;  // empty: every replica; else only
                                       // processes with one of these ids.
   std::vector<uint32_t> phases;       // hook ids; empty: every phase; 0 =
-                                      // "none".
+                                      // "none" (catalogue::PhaseName).
   // Wall-clock window: a drain interval is selected when it ends in
   // (start, end]. Defaults select everything stored.
   absl::Time start = absl::InfinitePast();
@@ -160,13 +160,6 @@ struct ProfileQuery {
   // When positive, replaces `start` with "now - last": the last N seconds.
   absl::Duration last = absl::ZeroDuration();
 };
-
-// "none" for 0, the catalogue name for a hook id ("prepare_received"), or
-// "hook_<id>" for an id outside the catalogue.
-std::string PhaseName(uint32_t hook_id);
-// Inverse of PhaseName: accepts "none", a catalogue name, "hook_<id>" or a
-// decimal id; nullopt for anything else.
-std::optional<uint32_t> PhaseIdFromName(std::string_view name);
 
 }  // namespace resdb_trace::collector::profile
 

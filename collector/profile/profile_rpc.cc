@@ -8,6 +8,7 @@
 #include "collector/profile/folded.h"
 #include "collector/profile/pprof.h"
 #include "collector/profile/summary_md.h"
+#include "lib/catalogue.h"
 #include "resdb_trace/catalog.h"
 
 namespace resdb_trace::collector::profile {
@@ -157,7 +158,7 @@ absl::StatusOr<v1::Profile> RenderProfile(
   for (const auto& [phase, count] : PhaseTotals(data)) {
     v1::PhaseSamples* ps = out.add_phases();
     ps->set_hook_id(phase);
-    ps->set_name(PhaseName(phase));
+    ps->set_name(catalogue::PhaseName(phase));
     ps->set_samples(count);
   }
   return out;

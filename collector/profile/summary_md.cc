@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "lib/catalogue.h"
 
 namespace resdb_trace::collector::profile {
 namespace {
@@ -170,8 +171,8 @@ std::string RenderSummaryMarkdown(const ProfileData& data,
         best_n = n;
       }
     }
-    absl::StrAppend(&out, "| ", Cell(PhaseName(phase)), " | ", phase, " | ",
-                    count, " | ", Pct(count, total), " | ",
+    absl::StrAppend(&out, "| ", Cell(catalogue::PhaseName(phase)), " | ", phase,
+                    " | ", count, " | ", Pct(count, total), " | ",
                     best.empty() ? "" : Cell(Code(best)), " (",
                     Pct(best_n, count), " of the phase) |\n");
   }

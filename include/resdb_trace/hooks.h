@@ -76,17 +76,18 @@
 #endif
 
 /* One statement per hook: -pedantic caps a string literal at 4095 bytes. */
-#define RESDB_TRACE_X_ASM(id, name, Name, abi, type, where, seq_arg, aux_arg) \
-  __asm__("\t.pushsection .text.resdb_trace_" #name                           \
-          ",\"axG\"," RESDB_TRACE_ASM_BITS ",resdb_trace_" #name              \
-          ",comdat\n"                                                         \
-          "\t.weak resdb_trace_" #name                                        \
-          "\n"                                                                \
-          "\t.type resdb_trace_" #name "," RESDB_TRACE_ASM_FUNC               \
-          "\n"                                                                \
-          "\t.p2align 4\n"                                                    \
-          "resdb_trace_" #name ":\n\t" RESDB_TRACE_ASM_BODY                   \
-          "\t.size resdb_trace_" #name ", .-resdb_trace_" #name               \
+#define RESDB_TRACE_X_ASM(id, name, Name, abi, type, event, where, seq_arg, \
+                          aux_arg)                                          \
+  __asm__("\t.pushsection .text.resdb_trace_" #name                         \
+          ",\"axG\"," RESDB_TRACE_ASM_BITS ",resdb_trace_" #name            \
+          ",comdat\n"                                                       \
+          "\t.weak resdb_trace_" #name                                      \
+          "\n"                                                              \
+          "\t.type resdb_trace_" #name "," RESDB_TRACE_ASM_FUNC             \
+          "\n"                                                              \
+          "\t.p2align 4\n"                                                  \
+          "resdb_trace_" #name ":\n\t" RESDB_TRACE_ASM_BODY                 \
+          "\t.size resdb_trace_" #name ", .-resdb_trace_" #name             \
           "\n\t.popsection\n");
 
 /* The semaphore table: 64 x uint16, zero in the file, raised by the kernel. */
@@ -118,7 +119,8 @@ __asm__(RESDB_TRACE_ASM_SEMAPHORES);
   (uint64_t req_ptr, uint64_t seq, uint64_t meta, uint64_t proxy_id, \
    uint64_t view, uint64_t aux)
 
-#define RESDB_TRACE_X_DECL(id, name, Name, abi, type, where, seq_arg, aux_arg) \
+#define RESDB_TRACE_X_DECL(id, name, Name, abi, type, event, where, seq_arg, \
+                           aux_arg)                                          \
   RESDB_TRACE_API void resdb_trace_##name RESDB_TRACE_SIG_##abi;
 
 RESDB_TRACE_EXTERN_C_BEGIN
@@ -247,7 +249,8 @@ static inline int ResdbTraceEnabled(int id) {
       resdb_trace_##name(req_ptr, seq, type, sender_id, proxy_id);       \
     }                                                                    \
   }
-#define RESDB_TRACE_X_WRAP(id, name, Name, abi, type, where, seq_arg, aux_arg) \
+#define RESDB_TRACE_X_WRAP(id, name, Name, abi, type, event, where, seq_arg, \
+                           aux_arg)                                          \
   RESDB_TRACE_WRAP_##abi(name, Name)
 
 RESDB_TRACE_HOOKS(RESDB_TRACE_X_WRAP)

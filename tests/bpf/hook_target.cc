@@ -31,9 +31,10 @@ void Fire(uint32_t id, uint64_t n, uint64_t base) {
 #define HOOK_TARGET_CALL_RESDB_TRACE_ABI_DISPATCH(name)       \
   resdb_trace_##name(a[0], a[1], static_cast<uint32_t>(a[2]), \
                      static_cast<uint32_t>(a[3]), a[4])
-#define HOOK_TARGET_CASE(id, name, Name, abi, type, where, seq_arg, aux_arg) \
-  case id:                                                                   \
-    HOOK_TARGET_CALL_##abi(name);                                            \
+#define HOOK_TARGET_CASE(id, name, Name, abi, type, event, where, seq_arg, \
+                         aux_arg)                                          \
+  case id:                                                                 \
+    HOOK_TARGET_CALL_##abi(name);                                          \
     break;
       RESDB_TRACE_HOOKS(HOOK_TARGET_CASE)
 #undef HOOK_TARGET_CASE

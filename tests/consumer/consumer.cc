@@ -29,7 +29,7 @@ void ReportOneRequest(uint64_t seq) {
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "--list") == 0) {
-#define X(id, name, Name, abi, type, where, seq_arg, aux_arg) \
+#define X(id, name, Name, abi, type, event, where, seq_arg, aux_arg) \
   std::printf("resdb_trace_%s\n", #name);
     RESDB_TRACE_HOOKS(X)
 #undef X

@@ -36,7 +36,7 @@ using namespace resdb_trace::e2e;  // NOLINT: test helpers
 
 std::vector<int> V1HookIds() {
   std::vector<int> ids;
-#define X(id, name, Name, abi, type, where, seq_arg, aux_arg) \
+#define X(id, name, Name, abi, type, event, where, seq_arg, aux_arg) \
   if (abi == RESDB_TRACE_ABI_V1) ids.push_back(id);
   RESDB_TRACE_HOOKS(X)
 #undef X

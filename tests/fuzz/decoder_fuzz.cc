@@ -15,6 +15,7 @@
 #include "bpf/trace_record.h"
 #include "collector/decode/clock.h"
 #include "collector/decode/decoder.h"
+#include "lib/catalogue.h"
 #include "resdb_trace/catalog.h"
 #include "resdb_trace/v1/events.pb.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -25,11 +26,11 @@ using resdb_trace::collector::ClockSource;
 using resdb_trace::collector::Decoder;
 using resdb_trace::collector::DecoderOptions;
 using resdb_trace::collector::DecoderStats;
-using resdb_trace::collector::FindHook;
-using resdb_trace::collector::HookInfo;
 using resdb_trace::collector::MonotonicToWallClock;
 using resdb_trace::collector::UnpackMeta;
 namespace v1 = resdb_trace::v1;
+using resdb_trace::catalogue::FindHook;
+using resdb_trace::catalogue::Hook;
 
 // Fixed clocks: the outcome depends on the input only.
 const MonotonicToWallClock& Clock() {
@@ -63,7 +64,7 @@ struct Checker {
     }
     resdb_trace_record r;
     std::memcpy(&r, bytes.data(), sizeof(r));
-    const HookInfo* hook = FindHook(r.hook_id);
+    const Hook* hook = FindHook(r.hook_id);
     if (hook == nullptr) {
       FUZZ_CHECK(absl::IsNotFound(s));
       FUZZ_CHECK(out.empty());

@@ -35,7 +35,7 @@ std::string ReadFile(const std::string& path) {
 
 std::set<std::string> CatalogueSymbols() {
   std::set<std::string> names;
-#define X(id, name, Name, abi, type, where, seq_arg, aux_arg) \
+#define X(id, name, Name, abi, type, event, where, seq_arg, aux_arg) \
   names.insert("resdb_trace_" #name);
   RESDB_TRACE_HOOKS(X)
 #undef X

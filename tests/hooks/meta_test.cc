@@ -22,7 +22,7 @@ struct Row {
 
 std::vector<Row> Catalogue() {
   std::vector<Row> rows;
-#define X(id, name, Name, abi, type, where, seq_arg, aux_arg) \
+#define X(id, name, Name, abi, type, event, where, seq_arg, aux_arg) \
   rows.push_back(Row{id, #name, abi});
   RESDB_TRACE_HOOKS(X)
 #undef X

@@ -6,7 +6,8 @@
 #include "resdb_trace/catalog.h"
 
 int main() {
-#define RESDB_TRACE_X_DUMP(id, name, Name, abi, type, where, seq_arg, aux_arg) \
+#define RESDB_TRACE_X_DUMP(id, name, Name, abi, type, event, where, seq_arg, \
+                           aux_arg)                                          \
   std::printf("%d\t%s\t%s\t%s\t%s\n", id, #name, #Name, #abi, where);
   RESDB_TRACE_HOOKS(RESDB_TRACE_X_DUMP)
 #undef RESDB_TRACE_X_DUMP

@@ -1,6 +1,7 @@
 // The proto API and the hook catalogue must agree: every hook decodes into an
-// EventType that exists and names its oneof member, and MessageType mirrors
-// RESDB_TRACE_TYPE_* number for number.
+// EventType that exists, is the one its catalogue row names and names its
+// oneof member, lib/catalogue.h shows every row as catalog.h writes it, and
+// MessageType mirrors RESDB_TRACE_TYPE_* number for number.
 #include <cctype>
 #include <fstream>
 #include <map>
@@ -12,9 +13,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "collector/decode/decoder.h"
 #include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
+#include "lib/catalogue.h"
 #include "resdb_trace/catalog.h"
 #include "resdb_trace/v1/events.pb.h"
 
@@ -33,12 +34,17 @@ struct Hook {
   std::string camel;
   int abi;
   int msg_type;
+  std::string event;  // the row's EventType token, e.g. "PREPARE_RECEIVED"
+  std::string where;
+  std::string seq_arg;
+  std::string aux_arg;
 };
 
 std::vector<Hook> Catalogue() {
   std::vector<Hook> hooks;
-#define X(id, name, Name, abi, type, where, seq_arg, aux_arg) \
-  hooks.push_back(Hook{id, #name, #Name, abi, type});
+#define X(id, name, Name, abi, type, event, where, seq_arg, aux_arg) \
+  hooks.push_back(                                                   \
+      Hook{id, #name, #Name, abi, type, #event, where, seq_arg, aux_arg});
   RESDB_TRACE_HOOKS(X)
 #undef X
   return hooks;
@@ -82,12 +88,13 @@ TEST(CatalogMatchTest, EveryHookMapsToAnExistingEventTypeAndOneofMember) {
   ASSERT_NE(EventOneof(), nullptr);
   for (const Hook& hook : Catalogue()) {
     SCOPED_TRACE(hook.name);
-    absl::StatusOr<v1::EventType> type = collector::EventTypeForHook(hook.id);
+    absl::StatusOr<v1::EventType> type = catalogue::EventTypeForHook(hook.id);
     ASSERT_TRUE(type.ok()) << type.status();
     const EnumValueDescriptor* value =
         EventTypes()->FindValueByNumber(static_cast<int>(*type));
     ASSERT_NE(value, nullptr) << "EventType has no value " << *type;
     EXPECT_NE(*type, v1::EVENT_TYPE_UNDEF);
+    EXPECT_EQ(value->name(), "EVENT_TYPE_" + hook.event);
 
     // The oneof member with that number has the matching name.
     const FieldDescriptor* member =
@@ -128,11 +135,24 @@ TEST(CatalogMatchTest, EveryHookMapsToAnExistingEventTypeAndOneofMember) {
 TEST(CatalogMatchTest, HookInfoMatchesTheCatalogueRows) {
   for (const Hook& hook : Catalogue()) {
     SCOPED_TRACE(hook.name);
-    const collector::HookInfo* info = collector::FindHook(hook.id);
+    const catalogue::Hook* info = catalogue::FindHook(hook.id);
     ASSERT_NE(info, nullptr);
     EXPECT_EQ(info->id, hook.id);
     EXPECT_EQ(info->name, hook.name);
     EXPECT_EQ(info->abi, hook.abi);
+    // The rest of the row, as lib/catalogue.h shows it.
+    EXPECT_EQ(info->symbol, "resdb_trace_" + hook.name);
+    EXPECT_EQ(info->camel_name, hook.camel);
+    EXPECT_EQ(info->msg_type, static_cast<uint32_t>(hook.msg_type));
+    EXPECT_EQ(info->where, hook.where);
+    EXPECT_EQ(info->seq_arg, hook.seq_arg);
+    EXPECT_EQ(info->aux_arg, hook.aux_arg);
+    EXPECT_EQ(v1::EventType_Name(info->event_type), "EVENT_TYPE_" + hook.event);
+  }
+  // Every row, and only those.
+  ASSERT_EQ(catalogue::Hooks().size(), Catalogue().size());
+  for (size_t i = 0; i < Catalogue().size(); ++i) {
+    EXPECT_EQ(catalogue::Hooks()[i].id, Catalogue()[i].id);
   }
 }
 

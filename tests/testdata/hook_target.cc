@@ -30,7 +30,7 @@ const std::vector<Hook>& V1Hooks() {
 #define RESDB_TRACE_X_V1_RESDB_TRACE_ABI_V1(id, name) {id, &resdb_trace_##name},
 #define RESDB_TRACE_X_V1_RESDB_TRACE_ABI_COMPAT(id, name)
 #define RESDB_TRACE_X_V1_RESDB_TRACE_ABI_DISPATCH(id, name)
-#define X(id, name, Name, abi, type, where, seq_arg, aux_arg) \
+#define X(id, name, Name, abi, type, event, where, seq_arg, aux_arg) \
   RESDB_TRACE_X_V1_##abi(id, name)
       RESDB_TRACE_HOOKS(X)
 #undef X

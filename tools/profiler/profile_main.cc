@@ -25,6 +25,7 @@
 #include "collector/profile/pprof.h"
 #include "collector/profile/profiler.h"
 #include "collector/profile/summary_md.h"
+#include "lib/catalogue.h"
 
 namespace {
 
@@ -41,8 +42,9 @@ Options:
   --pid N            process to profile (repeat, or N,M)
   --seconds S        how long to sample (default 10)
   --frequency HZ     samples per second per CPU (default 99)
-  --phase NAMES      keep only these consensus phases: hook names or ids,
-                     comma separated ("none" = before any hook)
+  --phase NAMES      keep only these consensus phases, comma separated:
+                     prepare, commit, pre_prepare, execute, request, hook
+                     names or ids ("none" = before any hook)
   --no-phases        do not attach the hook uprobes (every phase "none")
   --split-by-pid     one flamegraph tower per process
   --split-by-phase   one flamegraph tower per phase
@@ -112,18 +114,10 @@ Args Parse(int argc, char** argv) {
         Die("--frequency: expected a positive number of Hz");
       }
     } else if (flag == "--phase" || flag == "--phases") {
-      for (absl::string_view t :
-           absl::StrSplit(value(i), ',', absl::SkipEmpty())) {
-        std::optional<uint32_t> id =
-            PhaseIdFromName(std::string_view(t.data(), t.size()));
-        if (!id) {
-          Die(absl::StrFormat(
-              "--phase: '%s' is neither a hook name (e.g. prepare_received), "
-              "a hook id nor 'none'",
-              t));
-        }
-        a.phases.push_back(*id);
-      }
+      absl::StatusOr<std::vector<uint32_t>> ids =
+          resdb_trace::catalogue::ParsePhases(value(i));
+      if (!ids.ok()) Die(absl::StrCat("--phase: ", ids.status().message()));
+      a.phases.insert(a.phases.end(), ids->begin(), ids->end());
     } else if (flag == "--no-phases") {
       a.attach_hooks = false;
     } else if (flag == "--split-by-pid") {

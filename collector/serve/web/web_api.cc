@@ -15,10 +15,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "collector/profile/profile_data.h"
 #include "collector/serve/web/web_assets.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "lib/catalogue.h"
 
 namespace resdb_trace::collector::web {
 namespace {
@@ -238,19 +238,6 @@ class Params {
   std::vector<std::string_view> known_;
   std::string error_;
 };
-
-// "prepare" and the other phase names of `resdb-trace profile --phase`,
-// or a hook name / id.
-std::optional<uint32_t> PhaseId(std::string name) {
-  if (name == "prepare") name = "prepare_received";
-  if (name == "commit") name = "commit_received";
-  if (name == "pre_prepare" || name == "pre-prepare") {
-    name = "pre_prepare_received";
-  }
-  if (name == "execute") name = "execute_start";
-  if (name == "request") name = "request_received";
-  return profile::PhaseIdFromName(name);
-}
 
 bool LoopbackHost(std::string_view host_header) {
   std::string_view host = host_header;
@@ -552,16 +539,12 @@ Response WebApi::Profile(const Request& request) const {
         "from=/to= (RFC 3339)");
   }
   if (std::optional<std::string_view> v = q.Get("phase")) {
-    for (absl::string_view t : absl::StrSplit(A(*v), ',', absl::SkipEmpty())) {
-      std::optional<uint32_t> id = PhaseId(std::string(t));
-      if (!id) {
-        q.Fail(absl::StrFormat(
-            "query parameter phase=%s: '%s' is not a phase (prepare, commit, "
-            "pre_prepare, execute, request, none) or a hook name",
-            *v, t));
-        break;
-      }
-      req.add_phase_hook_ids(*id);
+    absl::StatusOr<std::vector<uint32_t>> ids = catalogue::ParsePhases(A(*v));
+    if (ids.ok()) {
+      for (uint32_t id : *ids) req.add_phase_hook_ids(id);
+    } else {
+      q.Fail(absl::StrFormat("query parameter phase=%s: %s", *v,
+                             ids.status().message()));
     }
   }
   if (std::optional<std::string_view> v = q.Get("split")) {

@@ -12,6 +12,7 @@
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "lib/catalogue.h"
 #include "resdb_trace/catalog.h"
 #include "resdb_trace/v1/events.pb.h"
 
@@ -42,7 +43,8 @@ std::vector<uint8_t> Bytes(const resdb_trace_record& r) {
 // Every catalogue hook id, by expanding the X-macro.
 std::vector<uint32_t> CatalogueIds() {
   std::vector<uint32_t> ids;
-#define X(id, name, Name, abi, type, where, seq_arg, aux_arg) ids.push_back(id);
+#define X(id, name, Name, abi, type, event, where, seq_arg, aux_arg) \
+  ids.push_back(id);
   RESDB_TRACE_HOOKS(X)
 #undef X
   return ids;
@@ -225,7 +227,7 @@ TEST_F(DecoderTest, EveryHookDecodesEveryFieldExactly) {
     EXPECT_TRUE(differencer.Compare(want, *got)) << diff;
     EXPECT_EQ(static_cast<int>(got->type()),
               static_cast<int>(got->event_case()));
-    EXPECT_EQ(got->type(), *EventTypeForHook(c.hook_id));
+    EXPECT_EQ(got->type(), *catalogue::EventTypeForHook(c.hook_id));
   }
 }
 
@@ -353,8 +355,8 @@ TEST_F(DecoderTest, UnknownHookIdsAreRejectedAndCounted) {
     EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
     EXPECT_EQ(decoder_.DecodeRecord(BaseRecord(id)).status().code(),
               absl::StatusCode::kNotFound);
-    EXPECT_FALSE(EventTypeForHook(id).ok());
-    EXPECT_EQ(FindHook(id), nullptr);
+    EXPECT_FALSE(catalogue::EventTypeForHook(id).ok());
+    EXPECT_EQ(catalogue::FindHook(id), nullptr);
   }
   EXPECT_TRUE(out.empty());
   const DecoderStats stats = decoder_.stats();

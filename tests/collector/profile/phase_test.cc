@@ -13,6 +13,7 @@
 #include "collector/ingest/bpf_tracer.h"
 #include "collector/profile/profiler.h"
 #include "gtest/gtest.h"
+#include "lib/catalogue.h"
 #include "resdb_trace/catalog.h"
 #include "tests/collector/profile/child_process.h"
 
@@ -130,10 +131,12 @@ TEST_F(PhaseTest, SamplesLandOnTheirThreadsPhase) {
     PhaseCounts counts = CountsOf(*d, c.function);
     std::printf("%s: %llu samples, %.1f%% in phase %s\n", c.function,
                 static_cast<unsigned long long>(counts.total),
-                100.0 * counts.Fraction(c.phase), PhaseName(c.phase).c_str());
+                100.0 * counts.Fraction(c.phase),
+                catalogue::PhaseName(c.phase).c_str());
     EXPECT_GE(counts.total, kMinSamples) << c.function;
     EXPECT_GE(counts.Fraction(c.phase), kPhaseThreshold)
-        << c.function << " should be in phase " << PhaseName(c.phase);
+        << c.function << " should be in phase "
+        << catalogue::PhaseName(c.phase);
   }
 
   // a phase filter selects that phase's function

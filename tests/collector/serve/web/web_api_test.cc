@@ -1,5 +1,5 @@
-// The web view's handlers (collector/serve/web/web_api.*): JSON shape (parsed back
-// into the resdb_trace.v1 messages and compared with what the in-process
+// The web view's handlers (collector/serve/web/web_api.*): JSON shape (parsed
+// back into the resdb_trace.v1 messages and compared with what the in-process
 // objects answer), 400 for every kind of bad parameter, 404 for an unknown
 // seq, 503 for a feature that is off, the Host check, the pages and assets,
 // and the SSE stream over a real HttpServer fed by a real TimelineRunner.
@@ -18,12 +18,12 @@
 #include <vector>
 
 #include "collector/decode/clock.h"
-#include "collector/profile/profile_data.h"
-#include "collector/timeline/timeline_runner.h"
 #include "collector/serve/web/web_assets.h"
+#include "collector/timeline/timeline_runner.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "lib/catalogue.h"
 #include "tests/collector/timeline/pbft_sim.h"
 
 namespace resdb_trace::collector::web {
@@ -352,10 +352,11 @@ TEST(WebApiTest, ProfileParametersBecomeTheRequest) {
   ASSERT_EQ(seen.phase_hook_ids_size(), 3);
   // prepare -> prepare_received, commit -> commit_received (as the CLI).
   EXPECT_EQ(seen.phase_hook_ids(0),
-            *profile::PhaseIdFromName("prepare_received"));
+            (*catalogue::FindHookByName("prepare_received"))->id);
   EXPECT_EQ(seen.phase_hook_ids(1),
-            *profile::PhaseIdFromName("commit_received"));
-  EXPECT_EQ(seen.phase_hook_ids(2), *profile::PhaseIdFromName("execute_end"));
+            (*catalogue::FindHookByName("commit_received"))->id);
+  EXPECT_EQ(seen.phase_hook_ids(2),
+            (*catalogue::FindHookByName("execute_end"))->id);
   EXPECT_TRUE(seen.render().split_by_pid());
   EXPECT_TRUE(seen.render().split_by_phase());
   ASSERT_EQ(seen.formats_size(), 1);
