@@ -252,7 +252,11 @@ TEST(LimitsTest, HookFloodWithGarbageArgumentsCannotGrowMemoryWithoutBound) {
   const v1::TimelineStats& t = stats.timelines();
   std::printf("timelines: %s\n", t.ShortDebugString().c_str());
   EXPECT_LE(t.open(), 100'000u);
-  // MARK_TIMELINE_BOUNDS
+  // The builder's bounds held and counted what they dropped.
+  EXPECT_LE(t.replicas(), 256u);
+  EXPECT_GT(t.replicas_refused(), 0u);
+  EXPECT_GT(t.replica_id_conflicts(), 0u);
+  EXPECT_GT(t.timeline_events_dropped(), 0u);
   // The stalled subscriber's queue stayed at its bound; the rest is counted.
   ASSERT_EQ(stats.subscribers_size(), 1);
   EXPECT_LE(stats.subscribers(0).queue_depth(), 65536u);
