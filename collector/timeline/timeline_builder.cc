@@ -423,6 +423,7 @@ bool TimelineBuilder::Reopen(uint64_t seq, int64_t t, uint32_t rid,
   }
   for (auto it = closed_.rbegin(); it != closed_.rend(); ++it) {
     if (*it == c->second) {
+      retained_bytes_ -= std::min(retained_bytes_, (*it)->ByteSizeLong());
       closed_.erase(std::next(it).base());
       break;
     }
@@ -860,8 +861,11 @@ void TimelineBuilder::Close(uint64_t seq, v1::TimelineState forced) {
     if (q.has_digest_prefix()) by_digest_[q.digest_prefix()] = seq;
   }
   if (ctl->has_digest_prefix()) by_digest_[ctl->digest_prefix()] = seq;
-  while (closed_.size() > options_.retained) {
+  retained_bytes_ += ctl->ByteSizeLong();
+  while (!closed_.empty() && (closed_.size() > options_.retained ||
+                              retained_bytes_ > options_.max_retained_bytes)) {
     const std::shared_ptr<const v1::Timeline>& old = closed_.front();
+    retained_bytes_ -= std::min(retained_bytes_, old->ByteSizeLong());
     auto s = by_seq_.find(old->seq());
     if (s != by_seq_.end() && s->second == old) {
       by_seq_.erase(s);

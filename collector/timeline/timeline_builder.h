@@ -57,8 +57,10 @@ struct TimelineOptions {
   absl::Duration max_age = absl::Seconds(30);
   // Open timelines beyond this are closed oldest first (EVICTED).
   size_t max_open = 50000;
-  // Closed timelines kept for GetTimeline / ListTimelines.
+  // Closed timelines kept for GetTimeline / ListTimelines, and the most
+  // rendered bytes they may hold together (the oldest go first).
   size_t retained = 4096;
+  size_t max_retained_bytes = size_t{256} << 20;
   // View-change episodes and anomalies kept.
   size_t retained_episodes = 256;
   // An episode with no progress after this long is closed unfinished.
@@ -272,6 +274,8 @@ class TimelineBuilder {
   std::deque<uint64_t> traced_order_ ABSL_GUARDED_BY(mu_);
   // Events held by every open timeline together (sum of Open::events).
   size_t open_events_ ABSL_GUARDED_BY(mu_) = 0;
+  // Rendered bytes of closed_ (sum of ByteSizeLong).
+  size_t retained_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // client_batch_sent waiting for its request_received, by (proxy, digest).
   // Several identical requests (same digest) wait in send order: a multimap
   // inserts at the end of a key's range. ~130 bytes per waiting batch with

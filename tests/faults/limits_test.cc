@@ -160,9 +160,10 @@ TEST(LimitsTest, OutOfRangeRequestsAreInvalidArgumentAndCounted) {
 // 700 MiB, hence the smaller queue here.
 TEST(LimitsTest, HookFloodWithGarbageArgumentsCannotGrowMemoryWithoutBound) {
   const std::string flood = Runfile("tests/faults/hook_flood_target");
+  // A small retained ring, so that it fills in the first half.
   Collector c(Socket("flood"), {"--binary", flood, "--ringbuf-mb", "1",
                                 "--queue-capacity", "4096", "--timeline-queue",
-                                "65536"});
+                                "65536", "--timeline-retained", "256"});
   std::string why;
   ASSERT_TRUE(c.Start(&why)) << why;
   // A stalled client: subscribes, never reads.

@@ -839,6 +839,29 @@ TEST(TimelineBuilderTest, EventsHeldByOpenTimelinesAreBounded) {
   EXPECT_EQ(fx.builder.Stats().open(), 0u);
 }
 
+// Closed timelines hold at most max_retained_bytes together.
+TEST(TimelineBuilderTest, RetainedTimelinesAreBoundedInBytes) {
+  TimelineOptions o;
+  o.max_retained_bytes = 64 << 10;
+  Fixture fx(o);
+  PbftSim sim;
+  for (uint64_t seq = 1; seq <= 200; ++seq) {
+    fx.Feed(sim.Instance(seq, 0, int64_t(seq) * kSec, seq, seq).events);
+  }
+  fx.builder.Flush();
+  size_t bytes = 0;
+  v1::ListTimelinesRequest all;
+  all.set_limit(1000);
+  const auto resp = fx.builder.List(all);
+  for (const auto& t : resp.timelines()) bytes += t.ByteSizeLong();
+  EXPECT_LE(bytes, size_t{64} << 10);
+  EXPECT_GT(resp.timelines_size(), 10);
+  EXPECT_LT(resp.timelines_size(), 200);
+  EXPECT_EQ(fx.builder.Stats().retained(),
+            static_cast<uint32_t>(resp.timelines_size()));
+  EXPECT_EQ(resp.timelines(0).seq(), 200u);  // the newest are kept
+}
+
 // Increasing views within one view-change episode: attempted views keep the
 // newest 64 (counted beyond), votes_from max_replicas entries (counted).
 TEST(TimelineBuilderTest, IncreasingViewsKeepAViewChangeEpisodeBounded) {
