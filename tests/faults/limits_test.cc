@@ -177,12 +177,13 @@ TEST(LimitsTest, HookFloodWithGarbageArgumentsCannotGrowMemoryWithoutBound) {
   ASSERT_TRUE(c.GetStats(&stats)) << c.err();
   const uint64_t base_heap = stats.process().heap_in_use_bytes();
   const long base_rss = RssKib(c.pid());
-  // 2 processes x 1 M hits, unpaced.
+  // 2 processes x 4 M hits, unpaced: long enough that the bounded queues
+  // (the builder's fills once it falls behind) are full in the first half.
   const std::string base = TmpDir() + "/flood";
   pid_t targets[2];
   for (int i = 0; i < 2; ++i) {
     const std::string out = base + std::to_string(i);
-    targets[i] = Spawn({flood, "1", "1000000"}, out + ".out", out + ".err");
+    targets[i] = Spawn({flood, "1", "4000000"}, out + ".out", out + ".err");
     ASSERT_GT(targets[i], 0);
   }
   std::vector<uint64_t> heap;
@@ -207,7 +208,7 @@ TEST(LimitsTest, HookFloodWithGarbageArgumentsCannotGrowMemoryWithoutBound) {
     ASSERT_EQ(codes[i], 0) << ReadFile(out + ".err");
     produced += Produced(ReadFile(out + ".out"));
   }
-  ASSERT_EQ(produced, 2'000'000);
+  ASSERT_EQ(produced, 8'000'000);
   ASSERT_GE(heap.size(), 8u) << "flood too short to watch memory";
   // Level: the live heap's peak over the second half is no more than 16 MiB
   // above its peak over the first half (the bounded structures fill in the
