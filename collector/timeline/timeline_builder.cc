@@ -221,8 +221,14 @@ TimelineBuilder::Replica* TimelineBuilder::Claim(uint32_t rid,
   auto it = replicas_.find(rid);
   if (it == replicas_.end()) {
     if (replicas_.size() >= options_.max_replicas) {
-      stats_.set_replicas_refused(stats_.replicas_refused() + 1);
-      return nullptr;
+      // Room only where a process exited: its id is free to forget.
+      auto dead = std::find_if(replicas_.begin(), replicas_.end(),
+                               [](const auto& r) { return !r.second.alive; });
+      if (dead == replicas_.end()) {
+        stats_.set_replicas_refused(stats_.replicas_refused() + 1);
+        return nullptr;
+      }
+      replicas_.erase(dead);
     }
     it = replicas_.emplace(rid, Replica{}).first;
     it->second.pid = pid;

@@ -780,6 +780,15 @@ TEST(TimelineBuilderTest, DistinctReplicaIdsAreCappedAndMissingIsCounted) {
   // The first timeline, closed before the flood, is the real cluster's.
   EXPECT_EQ(fx.Timelines().front().state(), v1::TIMELINE_STATE_COMPLETE);
   EXPECT_EQ(MissingTotal(fx.Timelines().front()), 0u);
+
+  // Once the flooding process exits, its ids make room for new ones.
+  v1::Event exited;
+  exited.set_type(v1::EVENT_TYPE_PROCESS_EXITED);
+  exited.mutable_process_exited()->set_pid(7777);
+  fx.builder.Add(exited);
+  fx.builder.Add(Hook(v1::EVENT_TYPE_PREPARED, 9000, 9000, 200, 30 * kSec));
+  EXPECT_EQ(fx.builder.Stats().replicas_refused(), stats.replicas_refused());
+  EXPECT_EQ(fx.builder.Stats().replicas(), defaults.max_replicas);
 }
 
 // Many events for one seq: the timeline keeps max_events_per_timeline and
