@@ -65,8 +65,10 @@ for t in "${targets[@]}"; do
   case $t in
     # Its inputs reach tens of thousands of coverage features (generated
     # protobuf code included); libFuzzer's entropic schedule then spends most
-    # of the time re-weighting them: 3x fewer executions.
-    timeline_builder_fuzz) flags=(-entropic=0) ;;
+    # of the time re-weighting them: 3x fewer executions. -max_len: the
+    # per-replica, per-view, per-proxy and per-seq caps take thousands of
+    # events to reach (4 KiB, the default, holds ~100).
+    timeline_builder_fuzz) flags=(-entropic=0 -max_len=262144) ;;
   esac
   echo "fuzz: $t for ${seconds}s from $seeds inputs"
   # -timeout: one input running longer than 10 s is a hang, and a failure.

@@ -196,12 +196,14 @@ std::string RenderTimeline(const v1::Timeline& t, int width) {
     }
   }
   const auto& c = t.completeness();
-  if (c.missing_size() == 0) {
+  const uint64_t missing = uint64_t{static_cast<uint32_t>(c.missing_size())} +
+                           c.missing_not_listed();
+  if (missing == 0) {
     absl::StrAppend(&out, "\nmissing: nothing (", c.observed(),
                     " events observed)\n");
   } else {
-    absl::StrAppend(&out, "\nmissing (", c.missing_size(), " of ",
-                    c.observed() + c.missing_size(), " expected events):\n");
+    absl::StrAppend(&out, "\nmissing (", missing, " of ",
+                    c.observed() + missing, " expected events):\n");
     for (const auto& m : c.missing()) {
       absl::StrAppendFormat(
           &out, "  r%d %s%s  %s\n", m.replica_id(), TypeName(m.type()),
@@ -210,6 +212,20 @@ std::string RenderTimeline(const v1::Timeline& t, int width) {
               ? "lost by the trace (later events prove it happened)"
               : "never reached (replica lagging, stalled or faulty)");
     }
+    if (c.missing_not_listed() > 0) {
+      absl::StrAppend(&out, "  ... and ", c.missing_not_listed(),
+                      " more, not listed (the collector caps the list)\n");
+    }
+  }
+  if (t.events_dropped() > 0) {
+    absl::StrAppend(&out, "note: ", t.events_dropped(),
+                    " events for this seq were beyond the collector's "
+                    "per-timeline cap and not kept\n");
+  }
+  if (t.truncated()) {
+    absl::StrAppend(&out,
+                    "note: cut to the collector's size cap (marks, then "
+                    "detail left out; counts are exact)\n");
   }
   if (c.losses_while_open()) {
     absl::StrAppend(&out,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <set>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -15,6 +16,14 @@ using google::protobuf::util::TimeUtil;
 
 constexpr size_t kMaxPendingClients = 1 << 16;
 constexpr size_t kSafetyWindow = 1 << 16;  // seqs remembered for checks
+// Views whose primary is remembered (the highest); a real cluster changes
+// view a handful of times a day.
+constexpr size_t kMaxViewPrimaries = 1024;
+// Target views listed per view-change episode, and views whose installs it
+// counts (the highest).
+constexpr size_t kMaxEpisodeViews = 64;
+// Other processes reported per claimed replica id (the rest only counted).
+constexpr size_t kMaxImpostorsReported = 4;
 
 // Kernel stamps are CLOCK_MONOTONIC ns, far below 2^62 (146 years of
 // uptime). Clamping every stamp, and Advance's now, into [0, 2^62] keeps
@@ -53,6 +62,33 @@ v1::EventType SentFor(v1::EventType received) {
 bool ViewsMatch(const std::optional<uint64_t>& a,
                 const std::optional<uint64_t>& b) {
   return !a || !b || *a == *b;
+}
+
+// The sends one lane shows, so that proving a receipt's send is a lookup
+// instead of a walk over the sender's marks (quadratic in a lane's events).
+struct LaneSends {
+  std::set<int> any;                         // send types present
+  std::set<int> unviewed;                    // ... with no view
+  std::set<std::pair<int, uint64_t>> viewed;  // (type, view)
+
+  void Add(v1::EventType type, const std::optional<uint64_t>& view) {
+    any.insert(type);
+    if (view) {
+      viewed.insert({type, *view});
+    } else {
+      unviewed.insert(type);
+    }
+  }
+  // Whether a send of `type` matching `view` (ViewsMatch) is present.
+  bool Shows(v1::EventType type, const std::optional<uint64_t>& view) const {
+    if (!any.count(type)) return false;
+    return !view || unviewed.count(type) || viewed.count({type, *view});
+  }
+};
+
+bool IsSent(v1::EventType t) {
+  return t == v1::EVENT_TYPE_PRE_PREPARE_SENT ||
+         t == v1::EVENT_TYPE_PREPARE_SENT || t == v1::EVENT_TYPE_COMMIT_SENT;
 }
 
 google::protobuf::Timestamp WallTime(int64_t unix_ns) {
@@ -114,13 +150,10 @@ void TimelineBuilder::AddLocked(const v1::Event& e) {
   stats_.set_events(stats_.events() + 1);
   switch (e.event_case()) {
     case v1::Event::kProcessExited: {
-      auto it = pid_to_replica_.find(e.process_exited().pid());
-      if (it != pid_to_replica_.end()) {
-        auto r = replicas_.find(it->second);
-        if (r != replicas_.end() && r->second.pid == it->first) {
-          r->second.alive = false;
-        }
-        pid_to_replica_.erase(it);
+      // One process may hold several ids; replicas_ is capped, so a walk.
+      const uint32_t pid = e.process_exited().pid();
+      for (auto& [id, r] : replicas_) {
+        if (r.pid == pid) r.alive = false;
       }
       return;
     }
@@ -140,18 +173,9 @@ void TimelineBuilder::AddLocked(const v1::Event& e) {
     stats_.set_events_ignored(stats_.events_ignored() + 1);
     return;
   }
-  Replica& r = replicas_[rid];
-  if (r.pid != e.process().pid()) {
-    // A new process for this replica id (a restart, or a new cluster):
-    // what the old one executed proves nothing about the new one.
-    if (r.pid != 0) pid_to_replica_.erase(r.pid);
-    r.pid = e.process().pid();
-    r.max_executed.reset();
-    r.max_replied.reset();
-  }
-  r.alive = true;
-  pid_to_replica_[r.pid] = rid;
-  if (!IsClientSide(s->type)) r.is_proxy_only = false;
+  Replica* r = Claim(rid, e, s->seq);
+  if (r == nullptr) return;
+  if (!IsClientSide(s->type)) r->is_proxy_only = false;
   last_t_ = std::max<int64_t>(last_t_, KtimeOf(e));
 
   switch (s->type) {
@@ -167,7 +191,7 @@ void TimelineBuilder::AddLocked(const v1::Event& e) {
       stats_.set_events_ignored(stats_.events_ignored() + 1);
       return;
     case v1::EVENT_TYPE_CLIENT_BATCH_SENT: {
-      traced_proxies_[s->proxy_id] = rid;
+      NoteProxy(s->proxy_id, rid);
       if (!s->digest) return;
       // Bounded: at the limit, forget the oldest waiting batch.
       while (pending_clients_.size() >= kMaxPendingClients &&
@@ -187,6 +211,102 @@ void TimelineBuilder::AddLocked(const v1::Event& e) {
     default:
       AddStage(e, *s);
       Reschedule(s->seq);
+  }
+}
+
+TimelineBuilder::Replica* TimelineBuilder::Claim(uint32_t rid,
+                                                const v1::Event& e,
+                                                uint64_t seq) {
+  const uint32_t pid = e.process().pid();
+  auto it = replicas_.find(rid);
+  if (it == replicas_.end()) {
+    if (replicas_.size() >= options_.max_replicas) {
+      // Room only where a process exited: its id is free to forget.
+      auto dead = std::find_if(replicas_.begin(), replicas_.end(),
+                               [](const auto& r) { return !r.second.alive; });
+      if (dead == replicas_.end()) {
+        stats_.set_replicas_refused(stats_.replicas_refused() + 1);
+        return nullptr;
+      }
+      replicas_.erase(dead);
+    }
+    it = replicas_.emplace(rid, Replica{}).first;
+    it->second.pid = pid;
+  }
+  Replica& r = it->second;
+  if (r.pid != pid) {
+    if (r.alive) {
+      // The id is another live process's: this one is buggy or lying.
+      stats_.set_replica_id_conflicts(stats_.replica_id_conflicts() + 1);
+      if (r.impostors.size() < kMaxImpostorsReported &&
+          std::find(r.impostors.begin(), r.impostors.end(), pid) ==
+              r.impostors.end()) {
+        r.impostors.push_back(pid);
+        v1::Anomaly a;
+        a.set_kind(v1::Anomaly::KIND_REPLICA_ID_CLAIMED);
+        a.set_seq(seq);
+        v1::AnomalyClaim* holder = a.add_claims();
+        holder->set_replica_id(rid);
+        holder->set_pid(r.pid);
+        v1::AnomalyClaim* other = a.add_claims();
+        other->set_replica_id(rid);
+        other->set_pid(pid);
+        other->set_event_id(e.event_id());
+        *a.mutable_time() = e.time();
+        a.set_description(absl::StrFormat(
+            "replica id %d belongs to pid %d, and pid %d also reports as "
+            "replica %d: its events for that id are ignored",
+            rid, r.pid, pid, rid));
+        AddAnomaly(std::move(a));
+      }
+      return nullptr;
+    }
+    // The holder exited; a new process takes the id over (a restart, or a
+    // new cluster): what the old one executed proves nothing about it.
+    r.pid = pid;
+    r.max_executed.reset();
+    r.max_replied.reset();
+    r.impostors.clear();
+  }
+  r.alive = true;
+  return &r;
+}
+
+void TimelineBuilder::AddAnomaly(v1::Anomaly a) {
+  anomalies_.push_back(a);
+  while (anomalies_.size() > options_.retained_episodes) {
+    anomalies_.pop_front();
+  }
+  stats_.set_anomalies(stats_.anomalies() + 1);
+  v1::TimelineUpdate u;
+  *u.mutable_anomaly() = std::move(a);
+  Emit(std::move(u));
+}
+
+void TimelineBuilder::NoteProxy(uint64_t proxy_id, uint32_t rid) {
+  auto [it, inserted] = traced_proxies_.try_emplace(proxy_id, rid);
+  if (!inserted) {
+    it->second = rid;
+    return;
+  }
+  traced_order_.push_back(proxy_id);
+  while (traced_proxies_.size() > options_.max_proxies &&
+         !traced_order_.empty()) {
+    traced_proxies_.erase(traced_order_.front());
+    traced_order_.pop_front();
+    stats_.set_proxies_forgotten(stats_.proxies_forgotten() + 1);
+  }
+}
+
+void TimelineBuilder::BoundOpenEvents(uint64_t keep) {
+  while (open_events_ >= options_.max_open_events && !by_first_t_.empty()) {
+    auto oldest = by_first_t_.begin();
+    if (oldest->second == keep) {
+      if (by_first_t_.size() == 1) return;
+      ++oldest;
+    }
+    stats_.set_evicted_for_events(stats_.evicted_for_events() + 1);
+    Close(oldest->second, v1::TIMELINE_STATE_EVICTED);
   }
 }
 
@@ -241,6 +361,8 @@ bool TimelineBuilder::Reopen(uint64_t seq, int64_t t, uint32_t rid,
   auto ft = closed_first_t_.find(seq);
   if (c == by_seq_.end() || ft == closed_first_t_.end()) return false;
   const v1::Timeline& old = *c->second;
+  // A cut timeline lost its marks: a fresh one is more honest.
+  if (old.truncated()) return false;
   const int64_t first_t = ft->second;
   if (t - (first_t + old.duration_ns()) >
       absl::ToInt64Nanoseconds(options_.max_age)) {
@@ -258,6 +380,7 @@ bool TimelineBuilder::Reopen(uint64_t seq, int64_t t, uint32_t rid,
   o.last_t = first_t + old.duration_ns();
   o.losses = old.completeness().losses_while_open();
   o.closes = std::max<uint32_t>(old.closes(), 1);
+  o.dropped = old.events_dropped();
   for (const auto& lane : old.replicas()) {
     ReplicaMarks& rm = o.replicas[lane.replica_id()];
     rm.pid = lane.pid();
@@ -271,6 +394,7 @@ bool TimelineBuilder::Reopen(uint64_t seq, int64_t t, uint32_t rid,
       if (m.has_digest_prefix()) mk.digest = m.digest_prefix();
       mk.event_id = m.event_id();
       rm.marks.push_back(mk);
+      rm.replied |= mk.type == v1::EVENT_TYPE_REPLY_SENT;
       ++o.events;
     }
   }
@@ -286,8 +410,13 @@ bool TimelineBuilder::Reopen(uint64_t seq, int64_t t, uint32_t rid,
     link.matching = q.matching_replies();
     auto proxy = traced_proxies_.find(q.proxy_id());
     if (proxy != traced_proxies_.end()) link.proxy_replica = proxy->second;
+    if (!link.replied_t) {
+      o.unreplied.insert(
+          {link.proxy_id, static_cast<uint32_t>(o.requests.size())});
+    }
     o.requests.push_back(link);
   }
+  open_events_ += o.events;
   switch (old.state()) {
     case v1::TIMELINE_STATE_COMPLETE:
       stats_.set_complete(stats_.complete() - 1);
@@ -300,6 +429,7 @@ bool TimelineBuilder::Reopen(uint64_t seq, int64_t t, uint32_t rid,
   }
   for (auto it = closed_.rbegin(); it != closed_.rend(); ++it) {
     if (*it == c->second) {
+      retained_bytes_ -= std::min(retained_bytes_, (*it)->ByteSizeLong());
       closed_.erase(std::next(it).base());
       break;
     }
@@ -343,23 +473,36 @@ void TimelineBuilder::AddStage(const v1::Event& e, const StageFields& s) {
   CheckAnomalies(e, s);
   if (s.view) current_view_ = std::max(current_view_, *s.view);
 
+  BoundOpenEvents(s.seq);
   Open& o = OpenFor(s.seq, t, wall, rid, e.process().pid());
+  if (o.events >= options_.max_events_per_timeline) {
+    ++o.dropped;
+    stats_.set_timeline_events_dropped(stats_.timeline_events_dropped() + 1);
+    return;
+  }
   o.last_t = std::max(o.last_t, t);
   if (t < o.first_t) {
     o.first_t = t;
     o.first_wall_ns = wall;
   }
   ++o.events;
+  ++open_events_;
 
   if (s.type == v1::EVENT_TYPE_REPLY_TO_CLIENT) {
+    // The first request of this proxy still waiting for its reply.
     RequestLink* link = nullptr;
-    for (RequestLink& q : o.requests) {
-      if (q.proxy_id == s.proxy_id && !q.replied_t) {
-        link = &q;
-        break;
-      }
+    auto waiting = o.unreplied.lower_bound({s.proxy_id, 0});
+    if (waiting != o.unreplied.end() && waiting->first == s.proxy_id) {
+      link = &o.requests[waiting->second];
+      o.unreplied.erase(waiting);
     }
     if (link == nullptr) {
+      if (o.requests.size() >= options_.max_requests_per_timeline) {
+        ++o.dropped;
+        stats_.set_timeline_events_dropped(stats_.timeline_events_dropped() +
+                                           1);
+        return;
+      }
       o.requests.push_back({});
       link = &o.requests.back();
       link->proxy_id = s.proxy_id;
@@ -385,17 +528,26 @@ void TimelineBuilder::AddStage(const v1::Event& e, const StageFields& s) {
         link.local_id = c.local_id;
         link.sent_t = c.t;
         link.proxy_replica = c.proxy_replica;
-        if (c.t < o.first_t) {
-          // The request was sent before the first replica event: keep
-          // offset 0 at the first replica event, the send is negative.
-        }
+        // A send before the first replica event has a negative offset.
       }
     }
-    o.requests.push_back(link);
+    if (o.requests.size() < options_.max_requests_per_timeline) {
+      o.unreplied.insert(
+          {link.proxy_id, static_cast<uint32_t>(o.requests.size())});
+      o.requests.push_back(link);
+    } else {
+      ++o.dropped;
+      stats_.set_timeline_events_dropped(stats_.timeline_events_dropped() + 1);
+    }
   }
 
   if (s.type == v1::EVENT_TYPE_PRE_PREPARE_SENT && s.view) {
     view_primary_[*s.view] = rid;
+    while (view_primary_.size() > kMaxViewPrimaries) {
+      view_primary_.erase(view_primary_.begin());
+      stats_.set_view_primaries_forgotten(stats_.view_primaries_forgotten() +
+                                          1);
+    }
   }
 
   Mark m;
@@ -409,6 +561,7 @@ void TimelineBuilder::AddStage(const v1::Event& e, const StageFields& s) {
   ReplicaMarks& lane = o.replicas[rid];
   lane.pid = e.process().pid();
   lane.marks.push_back(m);
+  lane.replied |= m.type == v1::EVENT_TYPE_REPLY_SENT;
 
   if (s.type == v1::EVENT_TYPE_EXECUTE_END) {
     Replica& r = replicas_[rid];
@@ -430,25 +583,16 @@ void TimelineBuilder::UpdateCompletion(Open& o, int64_t t) {
   for (const auto& [id, r] : replicas_) {
     if (r.is_proxy_only || !r.alive) continue;
     auto lane = o.replicas.find(id);
-    if (lane == o.replicas.end()) {
-      done = false;
-      break;
-    }
-    const auto& marks = lane->second.marks;
-    if (std::none_of(marks.begin(), marks.end(), [](const Mark& m) {
-          return m.type == v1::EVENT_TYPE_REPLY_SENT;
-        })) {
+    if (lane == o.replicas.end() || !lane->second.replied) {
       done = false;
       break;
     }
   }
-  if (done) {
-    for (const RequestLink& q : o.requests) {
-      if (traced_proxies_.count(q.proxy_id) && !q.replied_t) {
-        done = false;
-        break;
-      }
-    }
+  // A traced proxy still waiting for a reply: one look per distinct proxy.
+  for (auto it = o.unreplied.begin(); done && it != o.unreplied.end();
+       it = o.unreplied.upper_bound(
+           {it->first, std::numeric_limits<uint32_t>::max()})) {
+    if (traced_proxies_.contains(it->first)) done = false;
   }
   if (!done) {
     o.complete_since.reset();
@@ -476,14 +620,7 @@ void TimelineBuilder::CheckAnomalies(const v1::Event& e, const StageFields& s) {
         "%s for seq %d: replica %d has digest %016x, replica %d has %016x",
         what, s.seq, first.replica_id(), first.digest_prefix(),
         claim.replica_id(), claim.digest_prefix()));
-    anomalies_.push_back(a);
-    while (anomalies_.size() > options_.retained_episodes) {
-      anomalies_.pop_front();
-    }
-    stats_.set_anomalies(stats_.anomalies() + 1);
-    v1::TimelineUpdate u;
-    *u.mutable_anomaly() = std::move(a);
-    Emit(std::move(u));
+    AddAnomaly(std::move(a));
   };
   if (s.type == v1::EVENT_TYPE_COMMITTED) {
     auto [it, inserted] = committed_digest_.try_emplace(s.seq, 0, claim);
@@ -555,13 +692,13 @@ void TimelineBuilder::AddViewChange(const v1::Event& e, const StageFields& s) {
   }
   Episode& ep = *episode_;
   v1::ViewChangeEpisode& p = ep.proto;
-  if (s.view &&
-      std::find(p.attempted_views().begin(), p.attempted_views().end(), v) ==
-          p.attempted_views().end() &&
-      s.type != v1::EVENT_TYPE_NEW_VIEW_INSTALLED) {
-    p.add_attempted_views(v);
-    std::sort(p.mutable_attempted_views()->begin(),
-              p.mutable_attempted_views()->end());
+  if (s.view && s.type != v1::EVENT_TYPE_NEW_VIEW_INSTALLED &&
+      (ep.attempted.size() < kMaxEpisodeViews ||
+       v > *ep.attempted.begin()) &&
+      ep.attempted.insert(v).second &&
+      ep.attempted.size() > kMaxEpisodeViews) {
+    ep.attempted.erase(ep.attempted.begin());
+    ++ep.attempted_not_listed;
   }
   v1::ReplicaViewChange& rv = ep.replicas[rid];
   rv.set_replica_id(rid);
@@ -578,7 +715,11 @@ void TimelineBuilder::AddViewChange(const v1::Event& e, const StageFields& s) {
       break;
     case v1::EVENT_TYPE_VIEW_CHANGE_RECEIVED:
       ep.any_vote_received = true;
-      rv.add_votes_from(s.sender);
+      if (static_cast<size_t>(rv.votes_from_size()) < options_.max_replicas) {
+        rv.add_votes_from(s.sender);
+      } else {
+        rv.set_votes_not_listed(rv.votes_not_listed() + 1);
+      }
       break;
     case v1::EVENT_TYPE_NEW_VIEW_SENT:
       if (!p.has_new_view_sent_offset_ns()) p.set_new_view_sent_offset_ns(off);
@@ -587,6 +728,11 @@ void TimelineBuilder::AddViewChange(const v1::Event& e, const StageFields& s) {
     case v1::EVENT_TYPE_NEW_VIEW_INSTALLED: {
       if (!rv.has_installed_offset_ns()) rv.set_installed_offset_ns(off);
       current_view_ = std::max(current_view_, v);
+      if (!ep.installed_by.count(v) &&
+          ep.installed_by.size() >= kMaxEpisodeViews) {
+        if (v < ep.installed_by.begin()->first) break;
+        ep.installed_by.erase(ep.installed_by.begin());
+      }
       std::set<uint32_t>& by = ep.installed_by[v];
       by.insert(rid);
       if (!ep.installed_t && by.size() >= 2 * F() + 1) {
@@ -602,13 +748,20 @@ void TimelineBuilder::AddViewChange(const v1::Event& e, const StageFields& s) {
   }
 }
 
+v1::ViewChangeEpisode TimelineBuilder::EpisodeProto(const Episode& ep) const {
+  v1::ViewChangeEpisode p = ep.proto;
+  p.clear_replicas();
+  for (const auto& [id, rv] : ep.replicas) *p.add_replicas() = rv;
+  p.clear_attempted_views();
+  for (uint64_t v : ep.attempted) p.add_attempted_views(v);
+  p.set_attempted_views_not_listed(ep.attempted_not_listed);
+  return p;
+}
+
 void TimelineBuilder::EmitEpisode() {
   if (!episode_) return;
   v1::TimelineUpdate u;
-  v1::ViewChangeEpisode* p = u.mutable_view_change();
-  *p = episode_->proto;
-  p->clear_replicas();
-  for (const auto& [id, rv] : episode_->replicas) *p->add_replicas() = rv;
+  *u.mutable_view_change() = EpisodeProto(*episode_);
   Emit(std::move(u));
 }
 
@@ -617,10 +770,7 @@ void TimelineBuilder::FinishEpisode(int64_t now) {
   if (!episode_) return;
   episode_->proto.set_finished(true);
   EmitEpisode();
-  v1::ViewChangeEpisode p = episode_->proto;
-  p.clear_replicas();
-  for (const auto& [id, rv] : episode_->replicas) *p.add_replicas() = rv;
-  episodes_.push_back(std::move(p));
+  episodes_.push_back(EpisodeProto(*episode_));
   while (episodes_.size() > options_.retained_episodes) episodes_.pop_front();
   episode_.reset();
 }
@@ -691,6 +841,10 @@ void TimelineBuilder::Close(uint64_t seq, v1::TimelineState forced) {
   auto it = open_.find(seq);
   if (it == open_.end()) return;
   auto tl = std::make_shared<v1::Timeline>(Render(it->second, true, forced));
+  if (tl->truncated()) {
+    stats_.set_timelines_truncated(stats_.timelines_truncated() + 1);
+  }
+  open_events_ -= std::min<size_t>(open_events_, it->second.events);
   const int64_t it_first_t = it->second.first_t;
   Unindex(it->second);
   open_.erase(it);
@@ -713,8 +867,11 @@ void TimelineBuilder::Close(uint64_t seq, v1::TimelineState forced) {
     if (q.has_digest_prefix()) by_digest_[q.digest_prefix()] = seq;
   }
   if (ctl->has_digest_prefix()) by_digest_[ctl->digest_prefix()] = seq;
-  while (closed_.size() > options_.retained) {
+  retained_bytes_ += ctl->ByteSizeLong();
+  while (!closed_.empty() && (closed_.size() > options_.retained ||
+                              retained_bytes_ > options_.max_retained_bytes)) {
     const std::shared_ptr<const v1::Timeline>& old = closed_.front();
+    retained_bytes_ -= std::min(retained_bytes_, old->ByteSizeLong());
     auto s = by_seq_.find(old->seq());
     if (s != by_seq_.end() && s->second == old) {
       by_seq_.erase(s);
@@ -749,12 +906,17 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
   tl.set_duration_ns(o.last_t - o.first_t);
   auto off = [&](int64_t t) { return t - o.first_t; };
 
-  // Sorted copies of the lanes.
+  // Sorted copies of the lanes, and the sends each shows.
   std::map<uint32_t, std::vector<Mark>> lanes;
+  std::map<uint32_t, LaneSends> sends;
   for (const auto& [id, lane] : o.replicas) {
     std::vector<Mark> marks = lane.marks;
     std::stable_sort(marks.begin(), marks.end(),
                      [](const Mark& a, const Mark& b) { return a.t < b.t; });
+    LaneSends& ls = sends[id];
+    for (const Mark& m : marks) {
+      if (IsSent(m.type)) ls.Add(m.type, m.view);
+    }
     lanes[id] = std::move(marks);
   }
 
@@ -840,6 +1002,9 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
   };
   std::map<uint32_t, Ends> ends;
   std::vector<v1::MissingEvent> missing;
+  // Anonymous vote shortfalls beyond what the list can show, only counted
+  // (f may be large: one entry per missing vote would not be bounded).
+  uint64_t shortfall_not_listed = 0;
   auto add_missing = [&](uint32_t replica, v1::EventType type,
                          std::optional<uint32_t> peer,
                          v1::MissingReason reason) {
@@ -934,19 +1099,18 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
       // some. Name the senders whose vote this replica was never seen
       // receiving, when their send was traced.
       size_t short_by = quorum - before;
-      for (const auto& [sid, smarks] : lanes) {
+      for (const auto& [sid, ls] : sends) {
         if (short_by == 0) break;
         if (seen.count(sid)) continue;
-        bool sent = false;
-        for (const Mark& sm : smarks) {
-          sent |= sm.type == sent_type && ViewsMatch(sm.view, state->view);
-        }
-        if (sent) {
+        if (ls.Shows(sent_type, state->view)) {
           add_missing(id, vote_type, sid, v1::MISSING_REASON_LOST);
           --short_by;
         }
       }
-      for (; short_by > 0; --short_by) {
+      const size_t listed =
+          std::min<size_t>(short_by, options_.max_missing_listed);
+      shortfall_not_listed += short_by - listed;
+      for (size_t i = 0; i < listed; ++i) {
         add_missing(id, vote_type, std::nullopt, v1::MISSING_REASON_LOST);
       }
     };
@@ -967,16 +1131,12 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
     std::set<std::tuple<uint32_t, int, uint64_t>> proven;
     for (const Mark& m : marks) {
       if (!IsReceived(m.type) || !m.peer) continue;
-      auto sender = lanes.find(*m.peer);
+      auto sender = sends.find(*m.peer);
       auto known = replicas_.find(*m.peer);
       if (known == replicas_.end() || known->second.is_proxy_only) continue;
       const v1::EventType sent = SentFor(m.type);
-      bool found = false;
-      if (sender != lanes.end()) {
-        for (const Mark& sm : sender->second) {
-          found |= sm.type == sent && ViewsMatch(sm.view, m.view);
-        }
-      }
+      const bool found =
+          sender != sends.end() && sender->second.Shows(sent, m.view);
       if (!found &&
           proven.insert({*m.peer, static_cast<int>(sent), m.view.value_or(0)})
               .second) {
@@ -1124,19 +1284,57 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
   v1::Completeness* c = tl.mutable_completeness();
   c->set_observed(observed);
   c->set_losses_while_open(o.losses);
-  for (auto& m : missing) *c->add_missing() = std::move(m);
-  const double total = observed + c->missing_size();
+  // The list keeps its first entries (replica, then stage order).
+  const size_t listed = std::min(missing.size(), options_.max_missing_listed);
+  const uint64_t not_listed = missing.size() - listed + shortfall_not_listed;
+  for (size_t i = 0; i < listed; ++i) {
+    *c->add_missing() = std::move(missing[i]);
+  }
+  c->set_missing_not_listed(static_cast<uint32_t>(std::min<uint64_t>(
+      not_listed, std::numeric_limits<uint32_t>::max())));
+  const uint64_t missing_total = listed + not_listed;
+  const double total = static_cast<double>(observed) + missing_total;
   c->set_score(total == 0 ? 1.0 : observed / total);
+  tl.set_events_dropped(o.dropped);
 
   if (!closing) {
     tl.set_state(v1::TIMELINE_STATE_OPEN);
   } else if (forced == v1::TIMELINE_STATE_EVICTED) {
     tl.set_state(v1::TIMELINE_STATE_EVICTED);
   } else {
-    tl.set_state(c->missing_size() == 0 ? v1::TIMELINE_STATE_COMPLETE
-                                        : v1::TIMELINE_STATE_INCOMPLETE);
+    tl.set_state(missing_total == 0 ? v1::TIMELINE_STATE_COMPLETE
+                                    : v1::TIMELINE_STATE_INCOMPLETE);
   }
+  CapSize(&tl);
   return tl;
+}
+
+void TimelineBuilder::CapSize(v1::Timeline* tl) const {
+  const size_t cap = options_.max_timeline_bytes;
+  if (tl->ByteSizeLong() <= cap) return;
+  tl->set_truncated(true);
+  // Marks first: the bulk, and what the offsets and quorums summarise.
+  for (v1::ReplicaTimeline& r : *tl->mutable_replicas()) r.clear_marks();
+  if (tl->ByteSizeLong() <= cap) return;
+  v1::Completeness* c = tl->mutable_completeness();
+  c->set_missing_not_listed(static_cast<uint32_t>(std::min<uint64_t>(
+      uint64_t{c->missing_not_listed()} + c->missing_size(),
+      std::numeric_limits<uint32_t>::max())));
+  c->clear_missing();
+  if (tl->ByteSizeLong() <= cap) return;
+  tl->clear_requests();
+  for (v1::ReplicaTimeline& r : *tl->mutable_replicas()) {
+    if (r.has_prepare_quorum()) r.mutable_prepare_quorum()->clear_members();
+    if (r.has_prepare_quorum()) r.mutable_prepare_quorum()->clear_late();
+    if (r.has_commit_quorum()) r.mutable_commit_quorum()->clear_members();
+    if (r.has_commit_quorum()) r.mutable_commit_quorum()->clear_late();
+  }
+  for (v1::PhaseSpan& p : *tl->mutable_phases()) p.clear_durations();
+  if (tl->ByteSizeLong() <= cap) return;
+  // What is left is a summary of fixed size.
+  tl->clear_replicas();
+  tl->clear_phases();
+  tl->clear_views();
 }
 
 absl::StatusOr<v1::Timeline> TimelineBuilder::Get(
@@ -1244,6 +1442,7 @@ v1::ListTimelinesResponse TimelineBuilder::List(
   *resp.mutable_stats() = stats_;
   resp.mutable_stats()->set_open(static_cast<uint32_t>(open_.size()));
   resp.mutable_stats()->set_retained(static_cast<uint32_t>(closed_.size()));
+  resp.mutable_stats()->set_replicas(static_cast<uint32_t>(replicas_.size()));
   return resp;
 }
 
@@ -1252,12 +1451,7 @@ v1::ListViewChangesResponse TimelineBuilder::ListViewChanges(
   absl::MutexLock lock(&mu_);
   v1::ListViewChangesResponse resp;
   const uint32_t limit = request.limit() == 0 ? 100 : request.limit();
-  if (episode_) {
-    v1::ViewChangeEpisode* p = resp.add_episodes();
-    *p = episode_->proto;
-    p->clear_replicas();
-    for (const auto& [id, rv] : episode_->replicas) *p->add_replicas() = rv;
-  }
+  if (episode_) *resp.add_episodes() = EpisodeProto(*episode_);
   for (auto it = episodes_.rbegin();
        it != episodes_.rend() &&
        static_cast<uint32_t>(resp.episodes_size()) < limit;
@@ -1278,6 +1472,7 @@ v1::TimelineStats TimelineBuilder::Stats() {
   v1::TimelineStats s = stats_;
   s.set_open(static_cast<uint32_t>(open_.size()));
   s.set_retained(static_cast<uint32_t>(closed_.size()));
+  s.set_replicas(static_cast<uint32_t>(replicas_.size()));
   return s;
 }
 

@@ -10,7 +10,16 @@
 // changes and anomalies go to the sink and are retained in bounded rings for
 // queries. Nothing is inferred that the trace does not show: a quorum whose
 // votes were not all observed has no formation time, and every expected event
-// that is absent is listed as missing, with the reason.
+// that is absent is listed (or, beyond a cap, counted) as missing, with the
+// reason.
+//
+// The traced processes control every argument, so every structure is
+// bounded in count: a replica id belongs to the process that first claimed
+// it until that process exits (another live process claiming it is an
+// anomaly, and its events for that id are dropped), replica ids, proxies,
+// views, events per timeline and events held by open timelines are capped,
+// and a rendered timeline never exceeds max_timeline_bytes. What a bound
+// drops is counted in TimelineStats.
 //
 // Thread safety: every method may be called from any thread; one internal
 // mutex serialises them. The sink is called with that mutex held and must not
@@ -48,14 +57,34 @@ struct TimelineOptions {
   absl::Duration max_age = absl::Seconds(30);
   // Open timelines beyond this are closed oldest first (EVICTED).
   size_t max_open = 50000;
-  // Closed timelines kept for GetTimeline / ListTimelines.
+  // Closed timelines kept for GetTimeline / ListTimelines, and the most
+  // rendered bytes they may hold together (the oldest go first).
   size_t retained = 4096;
+  size_t max_retained_bytes = size_t{256} << 20;
   // View-change episodes and anomalies kept.
   size_t retained_episodes = 256;
   // An episode with no progress after this long is closed unfinished.
   absl::Duration episode_timeout = absl::Seconds(60);
   // client_batch_sent events wait this long for their request_received.
   absl::Duration request_link_timeout = absl::Seconds(30);
+  // Replica ids tracked (a real cluster has a few dozen at most); events of
+  // further ids are ignored and counted (replicas_refused). Also bounds the
+  // f inferred when `f` is 0.
+  size_t max_replicas = 256;
+  // Events kept per timeline (stage marks); more are dropped and counted.
+  size_t max_events_per_timeline = 16384;
+  // Client requests kept per timeline.
+  size_t max_requests_per_timeline = 1024;
+  // Events all open timelines hold together; beyond, the oldest are closed
+  // EVICTED (max_open bounds their number, this their size).
+  size_t max_open_events = size_t{1} << 20;
+  // Missing events listed per timeline; the rest are only counted.
+  size_t max_missing_listed = 256;
+  // Rendered size (proto bytes) of one timeline; a larger one is cut (marks
+  // first) and says so (Timeline.truncated).
+  size_t max_timeline_bytes = size_t{1} << 20;
+  // Traced proxies remembered; the oldest is forgotten first.
+  size_t max_proxies = 4096;
 };
 
 class TimelineBuilder {
@@ -102,6 +131,7 @@ class TimelineBuilder {
   struct ReplicaMarks {
     uint32_t pid = 0;
     std::vector<Mark> marks;
+    bool replied = false;  // a REPLY_SENT is among the marks
   };
   struct RequestLink {
     uint64_t proxy_id = 0;
@@ -119,6 +149,10 @@ class TimelineBuilder {
     int64_t last_t = 0;
     std::map<uint32_t, ReplicaMarks> replicas;
     std::vector<RequestLink> requests;
+    // (proxy, index in requests) of the requests still waiting for their
+    // reply_to_client: replies and completion look them up in O(log n).
+    std::set<std::pair<uint64_t, uint32_t>> unreplied;
+    uint32_t dropped = 0;  // events beyond the per-timeline caps
     bool losses = false;
     std::optional<int64_t> complete_since;  // completion condition met at
     uint32_t events = 0;
@@ -134,6 +168,8 @@ class TimelineBuilder {
     bool is_proxy_only = true;  // only client-side hooks seen so far
     std::optional<uint64_t> max_executed;
     std::optional<uint64_t> max_replied;
+    // Other live processes that claimed this id, reported once each.
+    std::vector<uint32_t> impostors;
   };
   struct PendingClient {
     uint64_t local_id;
@@ -155,9 +191,24 @@ class TimelineBuilder {
     std::map<uint32_t, v1::ReplicaViewChange> replicas;
     std::map<uint64_t, std::set<uint32_t>> installed_by;  // view -> replicas
     bool any_vote_received = false;
+    // The proto's attempted_views, kept sorted and capped here (the newest
+    // 64) and copied out by EpisodeProto.
+    std::set<uint64_t> attempted;
+    uint64_t attempted_not_listed = 0;
   };
 
   void AddLocked(const v1::Event& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The replica `rid` if the event's process may speak for it (binding the
+  // id to that process when new); nullptr, counted, when the id is held by
+  // another live process or the replica cap is reached.
+  Replica* Claim(uint32_t rid, const v1::Event& event, uint64_t seq)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AddAnomaly(v1::Anomaly anomaly) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NoteProxy(uint64_t proxy_id, uint32_t rid)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Evicts the oldest open timelines other than `keep` while open timelines
+  // hold max_open_events or more.
+  void BoundOpenEvents(uint64_t keep) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AddStage(const v1::Event& event, const StageFields& s)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AddViewChange(const v1::Event& event, const StageFields& s)
@@ -178,12 +229,15 @@ class TimelineBuilder {
   v1::Timeline Render(const Open& open, bool closing,
                       v1::TimelineState forced) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Cuts a rendered timeline to max_timeline_bytes (Timeline.truncated).
+  void CapSize(v1::Timeline* timeline) const;
   // When `o` is due to close, and re-keys it in by_deadline_ / by_first_t_.
   int64_t Deadline(const Open& o) const;
   void Reschedule(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Unindex(const Open& o) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishEpisode(int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EmitEpisode() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::ViewChangeEpisode EpisodeProto(const Episode& episode) const;
   void Emit(v1::TimelineUpdate update) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes the waiting batch `ref` names; false when it was matched already.
   bool ErasePending(const PendingRef& ref) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -214,9 +268,14 @@ class TimelineBuilder {
   absl::flat_hash_map<uint64_t, int64_t> closed_first_t_ ABSL_GUARDED_BY(mu_);
 
   std::map<uint32_t, Replica> replicas_ ABSL_GUARDED_BY(mu_);
-  // Proxy id -> replica id of the traced process that reports its batches.
-  std::map<uint64_t, uint32_t> traced_proxies_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint32_t, uint32_t> pid_to_replica_ ABSL_GUARDED_BY(mu_);
+  // Proxy id -> replica id of the traced process that reports its batches,
+  // and the proxies in the order first seen (the oldest is forgotten first).
+  absl::flat_hash_map<uint64_t, uint32_t> traced_proxies_ ABSL_GUARDED_BY(mu_);
+  std::deque<uint64_t> traced_order_ ABSL_GUARDED_BY(mu_);
+  // Events held by every open timeline together (sum of Open::events).
+  size_t open_events_ ABSL_GUARDED_BY(mu_) = 0;
+  // Rendered bytes of closed_ (sum of ByteSizeLong).
+  size_t retained_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // client_batch_sent waiting for its request_received, by (proxy, digest).
   // Several identical requests (same digest) wait in send order: a multimap
   // inserts at the end of a key's range. ~130 bytes per waiting batch with

@@ -329,6 +329,60 @@ void TimelineSeeds() {
     Queries(&s, 5);
     Write("timeline_builder", "eviction_conflicting_commit", s);
   }
+  // A hostile replica (see tests/faults/hook_flood_target.cc) against small
+  // caps: 40 replica ids, two processes claiming one, views rising through
+  // a view change, a proxy per batch and 600 events for one seq.
+  {
+    // 10 replica ids, 64 events per timeline, 2 KiB rendered, 11 listed
+    // missing events and proxies, 128 events held open.
+    std::string s = Header(1, 8, 8, 4);
+    s[0] = static_cast<char>(s[0] | (10 << 2));
+    s[1] = static_cast<char>(s[1] | (3 << 4));
+    s[2] = static_cast<char>(s[2] | (3 << 5));
+    s[3] = static_cast<char>(s[3] | (3 << 3) | (1 << 6));
+    auto hook = [&](uint32_t rid, uint32_t pid, int64_t t) {
+      v1::Event e;
+      e.set_replica_id(rid);
+      e.set_ktime_ns(static_cast<uint64_t>(t));
+      e.mutable_process()->set_pid(pid);
+      return e;
+    };
+    for (int i = 0; i < 600; ++i) {
+      v1::Event e = hook(1 + i % 40, i % 7 == 0 ? 7777 : 1000 + i % 40,
+                         i * kMs);
+      e.set_type(v1::EVENT_TYPE_PREPARE_RECEIVED);
+      auto* m = e.mutable_prepare_received();
+      m->set_seq(i % 3 == 0 ? 42 : 100 + i / 16);
+      m->set_view(i);
+      m->set_sender(static_cast<uint32_t>(i * 31 % 65535));
+      m->set_digest_prefix(0x9e3779b97f4a7c15ull * i);
+      Add(&s, e);
+      if (i % 5 == 0) {
+        Add(&s, ViewChangeEvent(1 + i % 4, i * kMs,
+                                i % 10 == 0 ? v1::EVENT_TYPE_VIEW_CHANGE_STARTED
+                                            : v1::EVENT_TYPE_NEW_VIEW_INSTALLED,
+                                i, 1 + i % 4));
+      }
+      if (i % 4 == 0) {
+        v1::Event b = hook(100, 1100, i * kMs);
+        b.set_type(v1::EVENT_TYPE_CLIENT_BATCH_SENT);
+        b.mutable_client_batch_sent()->set_local_id(i);
+        b.mutable_client_batch_sent()->set_proxy_id(5000 + i);
+        b.mutable_client_batch_sent()->set_digest_prefix(i);
+        Add(&s, b);
+        v1::Event r = hook(1, 1001, i * kMs + 1);
+        r.set_type(v1::EVENT_TYPE_REQUEST_RECEIVED);
+        r.mutable_request_received()->set_seq(42);
+        r.mutable_request_received()->set_proxy_id(5000 + i);
+        r.mutable_request_received()->set_digest_prefix(i);
+        Add(&s, r);
+      }
+    }
+    Queries(&s, 42);
+    fz::AppendTimelineOp(&s, fz::kAdvance, fz::Le64(100'000 * kMs));
+    Queries(&s, 42);
+    Write("timeline_builder", "hostile_replica_small_caps", s);
+  }
   // Not events at all, and a truncated header.
   {
     std::string s = Header(0, 4, 4, 4);

@@ -5,7 +5,11 @@
 // a sanitizer or break its own bounds: at most max_open open timelines and
 // `retained` closed ones, every listed timeline retrievable by its seq,
 // every closed timeline in a final state with a completeness score in
-// [0, 1], and nothing open after Flush.
+// [0, 1] and no larger than max_timeline_bytes, nothing open after Flush,
+// and no operation taking more than kMaxOpCpu of CPU (the builder holds its
+// lock for all of it).
+#include <time.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -23,10 +27,25 @@ using resdb_trace::collector::TimelineOptions;
 namespace fz = resdb_trace::fuzz;
 namespace v1 = resdb_trace::v1;
 
+// CPU time, not wall time: the check must not depend on the machine's load.
+constexpr int64_t kMaxOpCpuNs = 200'000'000;
+
+int64_t ThreadCpuNs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Of the input being run.
+size_t max_timeline_bytes = 0;
+size_t max_missing_listed = 0;
+
 void CheckTimeline(const v1::Timeline& t) {
   const v1::Completeness& c = t.completeness();
   FUZZ_CHECK(c.score() >= 0.0 && c.score() <= 1.0);
   FUZZ_CHECK(t.duration_ns() >= 0);
+  FUZZ_CHECK(t.ByteSizeLong() <= max_timeline_bytes);
+  FUZZ_CHECK(static_cast<size_t>(c.missing_size()) <= max_missing_listed);
 }
 
 void CheckClosed(const v1::Timeline& t) {
@@ -36,6 +55,7 @@ void CheckClosed(const v1::Timeline& t) {
              t.state() == v1::TIMELINE_STATE_EVICTED);
   if (t.state() == v1::TIMELINE_STATE_COMPLETE) {
     FUZZ_CHECK(t.completeness().missing_size() == 0);
+    FUZZ_CHECK(t.completeness().missing_not_listed() == 0);
   }
 }
 
@@ -43,6 +63,7 @@ void CheckBounds(TimelineBuilder& b, const TimelineOptions& o) {
   const v1::TimelineStats s = b.Stats();
   FUZZ_CHECK(s.open() <= o.max_open);
   FUZZ_CHECK(s.retained() <= o.retained);
+  FUZZ_CHECK(s.replicas() <= o.max_replicas);
 }
 
 // Everything List shows can be fetched by its seq.
@@ -67,6 +88,8 @@ void CheckListed(TimelineBuilder& b) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < fz::kTimelineHeaderSize) return 0;
   const TimelineOptions options = fz::TimelineOptionsFrom(data);
+  max_timeline_bytes = options.max_timeline_bytes;
+  max_missing_listed = options.max_missing_listed;
   TimelineBuilder builder(options, [](const v1::TimelineUpdate& u) {
     if (u.has_timeline()) CheckClosed(u.timeline());
     std::string wire;
@@ -80,6 +103,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view payload;
   int n = 0;
   while (ops.Next(&op, &payload)) {
+    const int64_t start = ThreadCpuNs();
     switch (op) {
       case fz::kAdd: {
         v1::Event e;
@@ -114,6 +138,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           const v1::ListTimelinesResponse resp = builder.List(r);
           const uint32_t limit = r.limit() == 0 ? 100 : r.limit();
           FUZZ_CHECK(static_cast<uint32_t>(resp.timelines_size()) <= limit);
+          for (const v1::Timeline& t : resp.timelines()) CheckTimeline(t);
         }
         break;
       }
@@ -132,6 +157,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       default:
         break;
     }
+    FUZZ_CHECK(ThreadCpuNs() - start <= kMaxOpCpuNs);
     CheckBounds(builder, options);
     // Listing renders every open and retained timeline: now and then, not
     // after every op of a long input.

@@ -1,7 +1,11 @@
 // The input format of timeline_builder_fuzz, shared with the seed generator:
 //
 //   header   4 bytes: f (% 4), max_open (1 + % 16), retained (1 + % 32),
-//            retained_episodes (1 + % 8) of the builder's TimelineOptions
+//            retained_episodes (1 + % 8) of the builder's TimelineOptions in
+//            their low bits; nonzero high bits set small caps on replicas,
+//            events and requests per timeline, rendered bytes, missing
+//            events listed, proxies and events held open (so that every
+//            cap is reached), zero ones keep the defaults
 //   op*      1 byte op (% kOpCount), 2 bytes little-endian payload length,
 //            payload (cut short at the end of the input)
 //
@@ -42,6 +46,20 @@ inline collector::TimelineOptions TimelineOptionsFrom(const uint8_t* h) {
   o.max_open = 1 + h[1] % 16;
   o.retained = 1 + h[2] % 32;
   o.retained_episodes = 1 + h[3] % 8;
+  // High bits zero: the defaults; else small caps, reached within an input.
+  const size_t replicas = h[0] >> 2, events = h[1] >> 4, bytes = h[2] >> 5,
+               listed = h[3] >> 3, held = h[3] >> 6;
+  if (replicas != 0) o.max_replicas = replicas;
+  if (events != 0) {
+    o.max_events_per_timeline = size_t{8} << (events % 10);
+    o.max_requests_per_timeline = 1 + o.max_events_per_timeline / 8;
+  }
+  if (bytes != 0) o.max_timeline_bytes = size_t{256} << bytes;
+  if (listed != 0) {
+    o.max_missing_listed = listed;
+    o.max_proxies = listed;
+  }
+  if (held != 0) o.max_open_events = size_t{64} << held;
   return o;
 }
 

@@ -1,6 +1,9 @@
 #include "collector/timeline/timeline_builder.h"
 
 #include <algorithm>
+#include <cstring>
+#include <map>
+#include <string>
 #include <random>
 #include <set>
 #include <vector>
@@ -644,6 +647,302 @@ TEST(TimelineBuilderTest, ListFiltersSlowAndIncomplete) {
   auto all = fx.builder.List(req);
   EXPECT_EQ(all.timelines_size(), 6);
   EXPECT_EQ(all.timelines(0).replicas_size(), 0);
+}
+
+
+// Hostile input: the traced process controls every hook argument.
+
+// One stage event of `type` (its oneof field is the type's name in lower
+// case) from `pid` claiming to be replica `rid`.
+v1::Event Hook(v1::EventType type, uint32_t rid, uint32_t pid, uint64_t seq,
+               int64_t t, uint64_t view = 0, uint32_t sender = 0,
+               uint64_t proxy = 0) {
+  v1::Event e;
+  e.set_type(type);
+  e.set_replica_id(rid);
+  e.set_ktime_ns(static_cast<uint64_t>(t));
+  e.mutable_process()->set_pid(pid);
+  std::string name = v1::EventType_Name(type).substr(strlen("EVENT_TYPE_"));
+  std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+  const auto* field = e.GetDescriptor()->FindFieldByName(name);
+  EXPECT_NE(field, nullptr) << name;
+  google::protobuf::Message* m = e.GetReflection()->MutableMessage(&e, field);
+  const auto* d = m->GetDescriptor();
+  const auto* r = m->GetReflection();
+  auto set64 = [&](const char* f, uint64_t v) {
+    if (const auto* fd = d->FindFieldByName(f)) r->SetUInt64(m, fd, v);
+  };
+  set64(type == v1::EVENT_TYPE_CLIENT_BATCH_SENT ? "local_id" : "seq", seq);
+  set64("proxy_id", proxy);
+  if (const auto* fd = d->FindFieldByName("view")) r->SetUInt64(m, fd, view);
+  if (const auto* fd = d->FindFieldByName("new_view")) {
+    r->SetUInt64(m, fd, view);
+  }
+  if (const auto* fd = d->FindFieldByName("sender")) {
+    r->SetUInt32(m, fd, sender);
+  }
+  return e;
+}
+
+size_t MissingTotal(const v1::Timeline& t) {
+  return t.completeness().missing_size() +
+         t.completeness().missing_not_listed();
+}
+
+// A second live process reporting as replica 2 is named once as an anomaly
+// and none of its events reach replica 2's lanes; once replica 2's process
+// exits, a new process (a restart) takes the id over.
+TEST(TimelineBuilderTest, ReplicaIdClaimedByASecondLiveProcessIsNotMerged) {
+  Fixture fx;
+  PbftSim sim;
+  fx.Feed(sim.Instance(1, 0, kSec, 1, 0x1).events);
+  std::vector<v1::Event> in = sim.Instance(2, 0, 2 * kSec, 2, 0x2).events;
+  for (int i = 0; i < 100; ++i) {
+    in.push_back(Hook(v1::EVENT_TYPE_PREPARE_RECEIVED, 2, 6666, 2,
+                      2 * kSec + i, 0, 9));
+    in.push_back(Hook(v1::EVENT_TYPE_PRE_PREPARE_SENT, 2, 6667 + i % 10, 3,
+                      2 * kSec + i, 7));
+  }
+  fx.Feed(in);
+  fx.builder.Advance(10 * kSec);
+
+  std::vector<v1::Anomaly> claims;
+  for (const auto& u : fx.updates) {
+    if (u.has_anomaly()) claims.push_back(u.anomaly());
+  }
+  // Once per impostor process, four per id at most; every event counted.
+  ASSERT_EQ(claims.size(), 4u);
+  EXPECT_EQ(claims[0].kind(), v1::Anomaly::KIND_REPLICA_ID_CLAIMED);
+  ASSERT_EQ(claims[0].claims_size(), 2);
+  EXPECT_EQ(claims[0].claims(0).pid(), 1002u);
+  EXPECT_EQ(claims[0].claims(1).pid(), 6666u);
+  EXPECT_EQ(claims[0].claims(1).replica_id(), 2u);
+  EXPECT_EQ(claims[1].claims(1).pid(), 6667u);
+  const v1::TimelineStats stats = fx.builder.Stats();
+  EXPECT_EQ(stats.replica_id_conflicts(), 200u);
+  EXPECT_EQ(stats.anomalies(), 4u);
+  EXPECT_EQ(stats.replicas(), 5u);  // 1..4 and the proxy
+  // Seq 2 is exactly the real cluster's; seq 3 was never opened.
+  EXPECT_EQ(stats.complete(), 2u);
+  EXPECT_EQ(stats.open() + stats.incomplete() + stats.evicted(), 0u);
+  for (const auto& t : fx.Timelines()) {
+    const auto* lane = Lane(t, 2);
+    ASSERT_NE(lane, nullptr);
+    EXPECT_EQ(lane->pid(), 1002u);
+    for (const auto& m : lane->marks()) EXPECT_NE(m.peer(), 9u);
+  }
+
+  // Replica 2 restarts: its old process exits, the new one takes over.
+  v1::Event exited;
+  exited.set_type(v1::EVENT_TYPE_PROCESS_EXITED);
+  exited.mutable_process_exited()->set_pid(1002);
+  fx.builder.Add(exited);
+  fx.builder.Add(Hook(v1::EVENT_TYPE_PREPARED, 2, 2002, 9, 20 * kSec, 0));
+  fx.builder.Flush();
+  const v1::Timeline last = fx.Timelines().back();
+  ASSERT_EQ(last.seq(), 9u);
+  ASSERT_NE(Lane(last, 2), nullptr);
+  EXPECT_EQ(Lane(last, 2)->pid(), 2002u);
+  EXPECT_EQ(fx.builder.Stats().replica_id_conflicts(), 200u);
+}
+
+// Thousands of made-up replica ids: the builder keeps max_replicas, so f
+// stays bounded, and each later timeline lists at most max_missing_listed
+// missing events, counts the rest, and stays under max_timeline_bytes.
+TEST(TimelineBuilderTest, DistinctReplicaIdsAreCappedAndMissingIsCounted) {
+  Fixture fx;
+  PbftSim sim;
+  fx.Feed(sim.Instance(1, 0, kSec, 1, 0x1).events);
+  fx.builder.Advance(2 * kSec);
+  for (uint32_t rid = kProxy + 1; rid <= kProxy + 5000; ++rid) {
+    fx.builder.Add(Hook(v1::EVENT_TYPE_PREPARED, rid, 7777, 100, kSec + rid));
+  }
+  fx.Feed(sim.Instance(2, 0, 3 * kSec, 2, 0x2).events);
+  fx.builder.Advance(20 * kSec);
+  const v1::TimelineStats stats = fx.builder.Stats();
+  const TimelineOptions defaults;
+  EXPECT_EQ(stats.replicas(), defaults.max_replicas);
+  // 1..4 and the proxy were there first.
+  EXPECT_EQ(stats.replicas_refused(), 5000u - (defaults.max_replicas - 5));
+  EXPECT_EQ(stats.replica_id_conflicts(), 0u);
+  v1::GetTimelineRequest get;
+  get.set_seq(2);
+  auto t = fx.builder.Get(get);
+  ASSERT_TRUE(t.ok());
+  // Every id but the proxy's is a replica.
+  EXPECT_EQ(t->f(), (defaults.max_replicas - 2) / 3);
+  EXPECT_EQ(t->state(), v1::TIMELINE_STATE_INCOMPLETE);
+  EXPECT_EQ(static_cast<size_t>(t->completeness().missing_size()),
+            defaults.max_missing_listed);
+  EXPECT_GT(t->completeness().missing_not_listed(), 0u);
+  EXPECT_LE(t->ByteSizeLong(), defaults.max_timeline_bytes);
+  EXPECT_LT(t->completeness().score(), 0.5);
+  // The first timeline, closed before the flood, is the real cluster's.
+  EXPECT_EQ(fx.Timelines().front().state(), v1::TIMELINE_STATE_COMPLETE);
+  EXPECT_EQ(MissingTotal(fx.Timelines().front()), 0u);
+
+  // Once the flooding process exits, its ids make room for new ones.
+  v1::Event exited;
+  exited.set_type(v1::EVENT_TYPE_PROCESS_EXITED);
+  exited.mutable_process_exited()->set_pid(7777);
+  fx.builder.Add(exited);
+  fx.builder.Add(Hook(v1::EVENT_TYPE_PREPARED, 9000, 9000, 200, 30 * kSec));
+  EXPECT_EQ(fx.builder.Stats().replicas_refused(), stats.replicas_refused());
+  EXPECT_EQ(fx.builder.Stats().replicas(), defaults.max_replicas);
+}
+
+// Many events for one seq: the timeline keeps max_events_per_timeline and
+// max_requests_per_timeline, counts the rest, and is cut to
+// max_timeline_bytes (marks first), saying so.
+TEST(TimelineBuilderTest, OneSeqFloodedIsCappedCountedAndCut) {
+  TimelineOptions o;
+  o.max_events_per_timeline = 500;
+  o.max_requests_per_timeline = 20;
+  o.max_timeline_bytes = 4096;
+  Fixture fx(o);
+  for (int i = 0; i < 2000; ++i) {
+    fx.builder.Add(Hook(v1::EVENT_TYPE_PREPARE_RECEIVED, 1, 1001, 5, kSec + i,
+                        0, 2 + i % 3));
+  }
+  for (int i = 0; i < 50; ++i) {
+    fx.builder.Add(Hook(v1::EVENT_TYPE_REQUEST_RECEIVED, 1, 1001, 6,
+                        kSec + i, 0, 0, 100 + i));
+  }
+  fx.builder.Flush();
+  const v1::TimelineStats stats = fx.builder.Stats();
+  EXPECT_EQ(stats.timeline_events_dropped(), 1500u + 30u);
+  EXPECT_EQ(stats.timelines_truncated(), 1u);
+  std::map<uint64_t, v1::Timeline> by_seq;
+  for (const auto& t : fx.Timelines()) by_seq[t.seq()] = t;
+  ASSERT_EQ(by_seq.size(), 2u);
+  const v1::Timeline& five = by_seq[5];
+  EXPECT_EQ(five.events_dropped(), 1500u);
+  EXPECT_TRUE(five.truncated());
+  EXPECT_LE(five.ByteSizeLong(), 4096u);
+  EXPECT_EQ(five.completeness().observed(), 500u);
+  ASSERT_EQ(five.replicas_size(), 1);
+  EXPECT_EQ(five.replicas(0).marks_size(), 0);
+  const v1::Timeline& six = by_seq[6];
+  EXPECT_EQ(six.requests_size(), 20);
+  EXPECT_EQ(six.events_dropped(), 30u);
+  EXPECT_FALSE(six.truncated());
+}
+
+// Open timelines together hold at most max_open_events: beyond, the oldest
+// close EVICTED, counted.
+TEST(TimelineBuilderTest, EventsHeldByOpenTimelinesAreBounded) {
+  TimelineOptions o;
+  o.max_open_events = 100;
+  Fixture fx(o);
+  for (uint64_t seq = 1; seq <= 10; ++seq) {
+    for (int i = 0; i < 30; ++i) {
+      fx.builder.Add(Hook(v1::EVENT_TYPE_PREPARE_RECEIVED, 1, 1001, seq,
+                          seq * kSec + i, 0, 2));
+    }
+  }
+  const v1::TimelineStats stats = fx.builder.Stats();
+  EXPECT_EQ(stats.open(), 3u);  // 90 events
+  EXPECT_EQ(stats.evicted(), 7u);
+  EXPECT_EQ(stats.evicted_for_events(), 7u);
+  fx.builder.Flush();
+  EXPECT_EQ(fx.builder.Stats().open(), 0u);
+}
+
+// Closed timelines hold at most max_retained_bytes together.
+TEST(TimelineBuilderTest, RetainedTimelinesAreBoundedInBytes) {
+  TimelineOptions o;
+  o.max_retained_bytes = 64 << 10;
+  Fixture fx(o);
+  PbftSim sim;
+  for (uint64_t seq = 1; seq <= 200; ++seq) {
+    fx.Feed(sim.Instance(seq, 0, int64_t(seq) * kSec, seq, seq).events);
+  }
+  fx.builder.Flush();
+  size_t bytes = 0;
+  v1::ListTimelinesRequest all;
+  all.set_limit(1000);
+  const auto resp = fx.builder.List(all);
+  for (const auto& t : resp.timelines()) bytes += t.ByteSizeLong();
+  EXPECT_LE(bytes, size_t{64} << 10);
+  EXPECT_GT(resp.timelines_size(), 10);
+  EXPECT_LT(resp.timelines_size(), 200);
+  EXPECT_EQ(fx.builder.Stats().retained(),
+            static_cast<uint32_t>(resp.timelines_size()));
+  EXPECT_EQ(resp.timelines(0).seq(), 200u);  // the newest are kept
+}
+
+// Increasing views within one view-change episode: attempted views keep the
+// newest 64 (counted beyond), votes_from max_replicas entries (counted).
+TEST(TimelineBuilderTest, IncreasingViewsKeepAViewChangeEpisodeBounded) {
+  Fixture fx;
+  std::vector<v1::Event> vc;
+  for (uint64_t v = 1; v <= 20000; ++v) {
+    const uint32_t r = 1 + static_cast<uint32_t>(v % 4);
+    vc.push_back(
+        VcEvent(v1::EVENT_TYPE_VIEW_CHANGE_STARTED, r, kSec + int64_t(v), v));
+    vc.push_back(VcEvent(v1::EVENT_TYPE_VIEW_CHANGE_RECEIVED, 2,
+                         kSec + int64_t(v), v, r));
+    vc.push_back(VcEvent(v1::EVENT_TYPE_NEW_VIEW_INSTALLED, r,
+                         kSec + int64_t(v), v, 0, r));
+  }
+  fx.Feed(vc);
+  auto list = fx.builder.ListViewChanges({});
+  ASSERT_EQ(list.episodes_size(), 1);
+  const auto& ep = list.episodes(0);
+  ASSERT_EQ(ep.attempted_views_size(), 64);
+  EXPECT_EQ(ep.attempted_views(0), 20000u - 63);
+  EXPECT_EQ(ep.attempted_views(63), 20000u);
+  EXPECT_TRUE(std::is_sorted(ep.attempted_views().begin(),
+                             ep.attempted_views().end()));
+  EXPECT_EQ(ep.attempted_views_not_listed(), 20000u - 64);
+  const v1::ReplicaViewChange* two = nullptr;
+  for (const auto& r : ep.replicas()) {
+    if (r.replica_id() == 2) two = &r;
+  }
+  ASSERT_NE(two, nullptr);
+  EXPECT_EQ(static_cast<size_t>(two->votes_from_size()),
+            TimelineOptions().max_replicas);
+  EXPECT_EQ(two->votes_not_listed(), 20000u - TimelineOptions().max_replicas);
+}
+
+// Traced proxies and view -> primary entries are capped and counted; a
+// reply_to_client finds its proxy's first waiting request.
+TEST(TimelineBuilderTest, ProxiesAndViewPrimariesAreCappedRepliesLinkInOrder) {
+  TimelineOptions o;
+  o.max_proxies = 8;
+  Fixture fx(o);
+  for (uint64_t p = 1; p <= 100; ++p) {
+    fx.builder.Add(Hook(v1::EVENT_TYPE_CLIENT_BATCH_SENT, kProxy, 1100, p,
+                        kSec, 0, 0, 1000 + p));
+  }
+  for (uint64_t v = 1; v <= 2000; ++v) {
+    fx.builder.Add(Hook(v1::EVENT_TYPE_PRE_PREPARE_SENT, 1, 1001, 10 + v % 3,
+                        kSec, v));
+  }
+  // Requests of proxies 1098, 1099, 1098 on seq 50; two replies of 1098,
+  // one of 1099.
+  for (uint64_t p : {1098, 1099, 1098}) {
+    fx.builder.Add(Hook(v1::EVENT_TYPE_REQUEST_RECEIVED, 1, 1001, 50, 2 * kSec,
+                        0, 0, p));
+  }
+  int64_t t = 3 * kSec;
+  for (uint64_t p : {1098, 1098, 1099}) {
+    fx.builder.Add(Hook(v1::EVENT_TYPE_REPLY_TO_CLIENT, kProxy, 1100, 50, ++t,
+                        0, 0, p));
+  }
+  const v1::TimelineStats stats = fx.builder.Stats();
+  EXPECT_EQ(stats.proxies_forgotten(), 92u);
+  EXPECT_EQ(stats.view_primaries_forgotten(), 2000u - 1024u);
+  v1::GetTimelineRequest get;
+  get.set_seq(50);
+  auto tl = fx.builder.Get(get);
+  ASSERT_TRUE(tl.ok());
+  ASSERT_EQ(tl->requests_size(), 3);
+  EXPECT_EQ(tl->requests(0).proxy_id(), 1098u);
+  EXPECT_EQ(tl->requests(0).replied_offset_ns(), 1 * kSec + 1);
+  EXPECT_EQ(tl->requests(1).proxy_id(), 1099u);
+  EXPECT_EQ(tl->requests(1).replied_offset_ns(), 1 * kSec + 3);
+  EXPECT_EQ(tl->requests(2).replied_offset_ns(), 1 * kSec + 2);
 }
 
 }  // namespace

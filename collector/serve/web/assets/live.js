@@ -242,7 +242,7 @@ RT.Live = class {
           'data-phase': p.cls, 'data-duration-ns': String(v)}, RT.tip(`${p.name}: ${RT.fmtNs(v)}`)));
         xx += w;
       }
-      const nMissing = Number(c.missing ? c.missing.length : 0);
+      const nMissing = Number(c.missing ? c.missing.length : 0) + Number(c.missing_not_listed || 0);
       return RT.el('tr', {class: 'timeline-row', 'data-seq': t.seq, 'data-state': st},
         RT.el('td', {}, RT.el('a', {href: `/timeline/${t.seq}`, text: t.seq})),
         RT.el('td', {class: `state-${st}`, text: st}),

@@ -267,8 +267,12 @@ RT.renderTimelinePage = async function (seq) {
   kv('state', RT.shortState(t.state), {class: `state-${RT.shortState(t.state)}`, 'data-field': 'state'});
   kv('view', `${t.view || 0}` + ((t.views || []).length > 1 ? ` (seen in views ${t.views.join(', ')})` : ''));
   kv('primary', t.primary !== undefined ? `r${t.primary}` : 'not observed');
-  kv('completeness', `${(score * 100).toFixed(1)}% (${t.completeness ? t.completeness.observed || 0 : 0} observed, ${missing.length} missing)` +
-    (t.completeness && t.completeness.losses_while_open ? ' — the collector reported losses while it was open' : ''),
+  const notListed = Number((t.completeness && t.completeness.missing_not_listed) || 0);
+  kv('completeness', `${(score * 100).toFixed(1)}% (${t.completeness ? t.completeness.observed || 0 : 0} observed, ${missing.length + notListed} missing` +
+    (notListed ? `, ${notListed} not listed` : '') + ')' +
+    (t.completeness && t.completeness.losses_while_open ? ' — the collector reported losses while it was open' : '') +
+    (t.events_dropped ? ` — ${t.events_dropped} events beyond the per-timeline cap not kept` : '') +
+    (t.truncated ? ' — cut to the size cap (marks left out)' : ''),
     {'data-field': 'completeness', 'data-score': score});
   const lat = (label, field, v) => kv(label, RT.fmtNs(RT.num(v)), {'data-field': field, 'data-latency-ns': v === undefined ? null : v});
   lat('commit latency', 'commit_latency_ns', t.commit_latency_ns);
