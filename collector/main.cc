@@ -32,6 +32,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "lib/flags/flags.h"
+#include "lib/flags/version.h"
 #include "lib/net/http_server.h"
 #include "lib/net/listen_address.h"
 #include "lib/net/tls_credentials.h"
@@ -226,6 +227,14 @@ Flags ParseFlags(int argc, char** argv) {
   return f;
 }
 
+// This binary's build, for GetStats and resdb_trace_build_info.
+resdb_trace::v1::BuildInfo Build() {
+  resdb_trace::v1::BuildInfo b;
+  b.set_version(std::string(resdb_trace::flags::Version()));
+  b.set_commit(std::string(resdb_trace::flags::Commit()));
+  return b;
+}
+
 void ReportAttach(const rc::AttachReport& r) {
   std::fprintf(
       stderr,
@@ -285,6 +294,7 @@ int main(int argc, char** argv) {
   sopt.default_queue_capacity = flags.queue_capacity;
   sopt.max_subscribers =
       static_cast<uint32_t>(flags.collector.hub.max_subscribers);
+  sopt.build = Build();
   rc::TraceService service(collector->get(), sopt, timelines.get());
   if (jsonl) {
     rc::JsonlWriter* w = jsonl.get();
@@ -381,7 +391,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<rc::CollectorMetrics> metrics;
   std::unique_ptr<rc::http::HttpServer> metrics_http;
   if (!flags.metrics_listen.empty()) {
-    auto m = rc::CollectorMetrics::Create(collector->get(), timelines.get());
+    auto m = rc::CollectorMetrics::Create(collector->get(), timelines.get(),
+                                          Build());
     if (!m.ok()) Die("metrics: " + std::string(m.status().message()));
     metrics = std::move(*m);
     rc::http::HttpServer::Options hopt;

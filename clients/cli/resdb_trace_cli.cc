@@ -346,6 +346,10 @@ int Stats(const std::string& listen, bool json) {
     std::printf("%s\n", out.c_str());
     return 0;
   }
+  if (stats.has_build()) {
+    std::printf("collector version %s (%s)\n", stats.build().version().c_str(),
+                stats.build().commit().c_str());
+  }
   std::printf("records read      %llu\n",
               static_cast<unsigned long long>(stats.records_read()));
   std::printf("events decoded    %llu\n",
@@ -799,7 +803,9 @@ int main(int argc, char** argv) {
   resdb_trace::flags::Setup(&app, "resdb-trace", FullUsage());
   // Global flags may precede the command or follow it.
   app.fallthrough();
-  app.require_subcommand(1);
+  // At most one command; none is reported after parsing, so that an unknown
+  // flag is named first.
+  app.require_subcommand(0, 1);
   app.add_option("--listen", listen);
   resdb_trace::flags::AddClientTlsFlags(&app, &g_tls.ca, &g_tls.cert,
                                         &g_tls.key);
@@ -837,5 +843,6 @@ int main(int argc, char** argv) {
   if (mcp_command->parsed()) {
     return resdb_trace::collector::mcp::RunMcpCommand(listen, g_tls, mcp);
   }
-  Die("give a command; see --help");
+  Die("give a command (watch, stats, timeline, timelines, viewchanges, top, "
+      "profile, mcp); see --help");
 }

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "collector/ingest/collector.h"
+#include "collector/profile/profiler.h"
 #include "collector/serve/event_filter.h"
 #include "collector/serve/limits.h"
-#include "collector/profile/profiler.h"
 #include "collector/timeline/timeline_runner.h"
 #include "grpcpp/grpcpp.h"
 #include "resdb_trace/v1/service.grpc.pb.h"
@@ -37,6 +37,9 @@ struct TraceServiceOptions {
   FilterLimits filter_limits;
   // Reported in Stats.limits; the hub enforces it (EventHubOptions).
   uint32_t max_subscribers = 64;
+  // Reported in Stats.build. main() passes //lib:version's, so only the
+  // binary, not this library and its tests, re-links on a new commit.
+  v1::BuildInfo build;
 };
 
 // The wire form of an EventBatch holding `head`'s events (a LossNotice)

@@ -75,7 +75,7 @@ void SetUsage(CLI::App* subcommand, std::string usage) {
 
 std::string ErrorLine(const CLI::Error& error) {
   std::string line = error.what();
-  if (error.get_name() == "ExtrasError") {
+  if (dynamic_cast<const CLI::ExtrasError*>(&error) != nullptr) {
     // "The following argument(s) was/were not expected: --bogus=1 x": name
     // the first one the way the old parsers did.
     std::string first = line.substr(line.rfind(": ") + 2);
