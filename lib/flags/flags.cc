@@ -143,24 +143,26 @@ const CLI::Validator kPowerOfTwo(
     },
     "POWER_OF_TWO");
 
-const CLI::Validator kPositive(
-    [](std::string& value) -> std::string {
-      double v = 0;
-      if (!CLI::detail::lexical_cast(value, v) || !(v > 0)) {
-        return "expected a positive number, not " + value;
-      }
-      return "";
-    },
-    "POSITIVE");
+namespace {
 
-const CLI::Validator kNonNegative(
-    [](std::string& value) -> std::string {
-      double v = 0;
-      if (!CLI::detail::lexical_cast(value, v) || !(v >= 0)) {
-        return "expected a number >= 0, not " + value;
-      }
-      return "";
-    },
-    "NONNEGATIVE");
+// A check that the value is a number `ok` accepts; else "expected <what>".
+CLI::Validator NumberCheck(bool (*ok)(double), std::string what,
+                           std::string name) {
+  return CLI::Validator(
+      [ok, what = std::move(what)](std::string& value) -> std::string {
+        double v = 0;
+        if (CLI::detail::lexical_cast(value, v) && ok(v)) return "";
+        return "expected " + what + ", not " + value;
+      },
+      std::move(name));
+}
+
+}  // namespace
+
+const CLI::Validator kPositive = NumberCheck([](double v) { return v > 0; },
+                                             "a positive number", "POSITIVE");
+
+const CLI::Validator kNonNegative = NumberCheck([](double v) { return v >= 0; },
+                                                "a number >= 0", "NONNEGATIVE");
 
 }  // namespace resdb_trace::flags
