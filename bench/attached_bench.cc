@@ -70,6 +70,7 @@
 #include "bench/targets/seed_hook.h"
 #include "benchmark/benchmark.h"
 #include "collector/ingest/bpf_tracer.h"
+#include "lib/flags/flags.h"
 #include "resdb_trace/hooks.h"
 
 extern char** environ;
@@ -687,34 +688,41 @@ std::string SelfPath() {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
-// Strips this binary's own --name=value flags from argv.
+constexpr char kUsage[] =
+    R"(attached_bench: hook cost with a tracer attached (bench/RESULTS.md).
+
+Usage: attached_bench [options] [--benchmark_*=...]
+
+  --collector PATH      resdb-trace-collector (default: the runfiles')
+  --subscriber PATH     bench/subscriber (default: the runfiles')
+  --line_consumer PATH  bench/line_consumer (default: the runfiles')
+  --bpftrace PATH       bpftrace (default: bpftrace on PATH)
+  --hits N              timed hits of the fast benchmarks (default 1000000)
+  --slow_hits N         timed hits of the slow ones (default 200000)
+  --bpf_stats           also report the BPF programs' own ns per hit
+  --version             print the version and exit
+  -h, --help            print this text and exit
+Any other flag goes to Google Benchmark (e.g. --benchmark_filter=REGEX).
+)";
+
+// Parses this binary's own flags; leaves Google Benchmark's in argv.
 void ParseOwnFlags(int* argc, char** argv) {
+  CLI::App app;
+  resdb_trace::flags::Setup(&app, "attached_bench", kUsage);
+  app.allow_extras();
+  app.add_option("--collector", g_config.collector);
+  app.add_option("--subscriber", g_config.subscriber);
+  app.add_option("--line_consumer", g_config.line_consumer);
+  app.add_option("--bpftrace", g_config.bpftrace);
+  app.add_option("--hits", g_config.hits);
+  app.add_option("--slow_hits", g_config.slow_hits);
+  app.add_flag("--bpf_stats", g_config.bpf_stats);
+  resdb_trace::flags::ParseOrExit(&app, *argc, argv);
+  // remaining() keeps the order; argv's strings outlive main's use of them.
+  static std::vector<std::string> rest;
+  rest = app.remaining();
   int out = 1;
-  for (int i = 1; i < *argc; ++i) {
-    const std::string a = argv[i];
-    auto take = [&](const char* name, std::string* v) {
-      const std::string p = std::string("--") + name + "=";
-      if (a.rfind(p, 0) != 0) return false;
-      *v = a.substr(p.size());
-      return true;
-    };
-    std::string v;
-    if (take("collector", &g_config.collector) ||
-        take("subscriber", &g_config.subscriber) ||
-        take("line_consumer", &g_config.line_consumer) ||
-        take("bpftrace", &g_config.bpftrace)) {
-      continue;
-    }
-    if (take("hits", &v)) {
-      g_config.hits = std::atoll(v.c_str());
-    } else if (take("slow_hits", &v)) {
-      g_config.slow_hits = std::atoll(v.c_str());
-    } else if (a == "--bpf_stats") {
-      g_config.bpf_stats = true;
-    } else {
-      argv[out++] = argv[i];
-    }
-  }
+  for (std::string& r : rest) argv[out++] = r.data();
   *argc = out;
 }
 
@@ -728,7 +736,8 @@ int main(int argc, char** argv) {
   g_config.line_consumer = runfiles + "bench/line_consumer";
   ParseOwnFlags(&argc, argv);
   benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  // Google Benchmark names the flag on one line; exit 2 like every binary.
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   if (geteuid() != 0) {
     std::fprintf(stderr,
                  "attached_bench: run as root (it loads BPF programs)\n");

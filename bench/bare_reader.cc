@@ -26,16 +26,28 @@
 #include <vector>
 
 #include "bench/bare_ringbuf.skel.h"
+#include "lib/flags/flags.h"
 
 namespace {
 
 std::atomic<int> g_signal{0};
 void OnSignal(int sig) { g_signal.store(sig); }
 
-[[noreturn]] void Die(const std::string& msg) {
-  std::fprintf(stderr, "bare_reader: %s\n", msg.c_str());
-  std::exit(2);
-}
+constexpr char kUsage[] =
+    R"(bare_reader: the floor of a ring-buffer reader (bench/).
+
+Usage: bare_reader --binary PATH --func SYMBOL [--ringbuf-mb N]
+                   [--ready-file PATH]
+
+  --binary PATH      the binary to probe
+  --func SYMBOL      the function to put the uprobe on
+  --ringbuf-mb N     ring buffer size in MiB, a power of two (default 16)
+  --ready-file PATH  write "ready" to PATH once attached
+  --version          print the version and exit
+  -h, --help         print this text and exit
+)";
+
+using resdb_trace::flags::Die;
 
 int CountRecord(void* ctx, void*, size_t) {
   ++*static_cast<uint64_t*>(ctx);
@@ -47,24 +59,14 @@ int CountRecord(void* ctx, void*, size_t) {
 int main(int argc, char** argv) {
   std::string binary, func, ready_file;
   uint64_t ringbuf_mb = 16;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) Die(arg + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--binary") {
-      binary = value();
-    } else if (arg == "--func") {
-      func = value();
-    } else if (arg == "--ringbuf-mb") {
-      ringbuf_mb = std::strtoull(value().c_str(), nullptr, 10);
-    } else if (arg == "--ready-file") {
-      ready_file = value();
-    } else {
-      Die("unknown argument " + arg);
-    }
-  }
+  CLI::App app;
+  resdb_trace::flags::Setup(&app, "bare_reader", kUsage);
+  app.add_option("--binary", binary);
+  app.add_option("--func", func);
+  app.add_option("--ringbuf-mb", ringbuf_mb)
+      ->check(resdb_trace::flags::kPowerOfTwo);
+  app.add_option("--ready-file", ready_file);
+  resdb_trace::flags::ParseOrExit(&app, argc, argv);
   if (binary.empty() || func.empty()) Die("need --binary PATH --func SYMBOL");
   if (ringbuf_mb == 0 || (ringbuf_mb & (ringbuf_mb - 1)) != 0) {
     Die("--ringbuf-mb must be a power of two");

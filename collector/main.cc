@@ -20,7 +20,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "collector/ingest/collector.h"
 #include "collector/metrics/collector_metrics.h"
 #include "collector/metrics/metrics_endpoint.h"
@@ -34,6 +33,8 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "lib/catalogue.h"
+#include "lib/flags/flags.h"
+#include "lib/flags/version.h"
 #include "lib/net/http_server.h"
 #include "lib/net/listen_address.h"
 #include "lib/net/tls_credentials.h"
@@ -98,6 +99,9 @@ Tuning:
   --max-poll-ms N      longest reader sleep when idle (default 4)
   --node NAME          host label put into every event (default hostname)
 
+  --version            print the version (release and git commit) and exit
+  -h, --help           print this text and exit
+
 Needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_RESOURCE on old kernels).
 Stops cleanly on SIGINT/SIGTERM: detaches, drains, ends every stream.
 )";
@@ -105,14 +109,11 @@ Stops cleanly on SIGINT/SIGTERM: detaches, drains, ends every stream.
 std::atomic<int> g_signal{0};
 void OnSignal(int sig) { g_signal.store(sig); }
 
-[[noreturn]] void Die(const std::string& msg) {
-  std::fprintf(stderr, "resdb-trace-collector: %s\n", msg.c_str());
-  std::exit(2);
-}
+using resdb_trace::flags::Die;
 
 struct Flags {
   rc::CollectorOptions collector;
-  std::string listen = "unix:///run/resdb-trace/collector.sock";
+  std::string listen = resdb_trace::flags::kDefaultCollectorAddress;
   bool insecure_listen = false;
   rc::ServerTlsFiles tls;
   std::string socket_group;
@@ -126,16 +127,6 @@ struct Flags {
   rc::TimelineRunnerOptions timeline;
 };
 
-uint64_t ParseUint(const std::string& flag, const std::string& value,
-                   uint64_t min, uint64_t max) {
-  uint64_t v = 0;
-  if (!absl::SimpleAtoi(value, &v) || v < min || v > max) {
-    Die(absl::StrFormat("%s %s: expected an integer in [%u, %u]", flag, value,
-                        min, max));
-  }
-  return v;
-}
-
 uint32_t HookIdByName(absl::string_view token) {
   absl::StatusOr<const catalogue::Hook*> hook = catalogue::ParseHook(token);
   if (!hook.ok()) Die(absl::StrCat("--hooks: ", hook.status().message()));
@@ -144,96 +135,72 @@ uint32_t HookIdByName(absl::string_view token) {
 
 Flags ParseFlags(int argc, char** argv) {
   Flags f;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::string value;
-    bool has_value = false;
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    }
-    if (arg.rfind("--", 0) != 0)
-      Die("unexpected argument '" + arg + "'; see --help");
-    if (size_t eq = arg.find('='); eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      has_value = true;
-    }
-    auto need = [&]() -> std::string {
-      if (has_value) return value;
-      if (i + 1 >= argc) Die(arg + " needs a value; see --help");
-      return argv[++i];
-    };
-    if (arg == "--binary") {
-      std::string p = need();
-      std::error_code ec;
-      auto abs = std::filesystem::absolute(p, ec);
-      f.collector.binaries.push_back(ec ? p : abs.string());
-    } else if (arg == "--pid") {
-      f.collector.pids.push_back(
-          static_cast<int>(ParseUint(arg, need(), 1, 1u << 22)));
-    } else if (arg == "--hooks") {
-      for (absl::string_view t :
-           absl::StrSplit(need(), ',', absl::SkipWhitespace())) {
-        f.collector.hook_ids.push_back(HookIdByName(t));
-      }
-    } else if (arg == "--listen") {
-      f.listen = need();
-    } else if (arg == "--insecure-listen") {
-      f.insecure_listen = true;
-    } else if (arg == "--tls-cert") {
-      f.tls.cert = need();
-    } else if (arg == "--tls-key") {
-      f.tls.key = need();
-    } else if (arg == "--tls-client-ca") {
-      f.tls.client_ca = need();
-    } else if (arg == "--socket-group") {
-      f.socket_group = need();
-    } else if (arg == "--jsonl") {
-      f.jsonl = need();
-    } else if (arg == "--ready-file") {
-      f.ready_file = need();
-    } else if (arg == "--ringbuf-mb") {
-      uint64_t mb = ParseUint(arg, need(), 1, 1024);
-      if ((mb & (mb - 1)) != 0) Die("--ringbuf-mb must be a power of two");
-      f.collector.ringbuf_bytes = mb << 20;
-    } else if (arg == "--ringbuf-kb") {  // for tests of the overload path
-      uint64_t kb = ParseUint(arg, need(), 4, 1u << 20);
-      if ((kb & (kb - 1)) != 0) Die("--ringbuf-kb must be a power of two");
-      f.collector.ringbuf_bytes = kb << 10;
-    } else if (arg == "--queue-capacity") {
-      f.queue_capacity =
-          static_cast<uint32_t>(ParseUint(arg, need(), 1, 1u << 20));
-    } else if (arg == "--max-subscribers") {
-      f.collector.hub.max_subscribers = ParseUint(arg, need(), 1, 4096);
-    } else if (arg == "--max-poll-ms") {
-      f.collector.max_poll_ms =
-          static_cast<int>(ParseUint(arg, need(), 1, 100));
-    } else if (arg == "--profile-hz") {
-      f.profile_hz = static_cast<uint32_t>(ParseUint(arg, need(), 0, 10000));
-    } else if (arg == "--profile") {
-      f.profile_hz = 99;
-    } else if (arg == "--metrics-listen") {
-      f.metrics_listen = need();
-    } else if (arg == "--http-listen") {
-      f.http_listen = need();
-    } else if (arg == "--no-timelines") {
-      f.timelines = false;
-    } else if (arg == "--f") {
-      f.timeline.timeline.f =
-          static_cast<uint32_t>(ParseUint(arg, need(), 1, 1000));
-    } else if (arg == "--timeline-retained") {
-      f.timeline.timeline.retained = ParseUint(arg, need(), 1, 1u << 20);
-    } else if (arg == "--timeline-queue") {
-      f.timeline.queue_capacity = ParseUint(arg, need(), 1024, 1u << 20);
-    } else if (arg == "--timeline-idle-ms") {
-      f.timeline.timeline.idle_timeout =
-          absl::Milliseconds(ParseUint(arg, need(), 10, 3'600'000));
-    } else if (arg == "--node") {
-      f.collector.node_name = need();
-    } else {
-      Die("unknown flag " + arg + "; see --help");
-    }
+  CLI::App app;
+  resdb_trace::flags::Setup(&app, "resdb-trace-collector", kUsage);
+  app.add_option_function<std::vector<std::string>>(
+         "--binary",
+         [&f](const std::vector<std::string>& paths) {
+           for (const std::string& p : paths) {
+             std::error_code ec;
+             auto abs = std::filesystem::absolute(p, ec);
+             f.collector.binaries.push_back(ec ? p : abs.string());
+           }
+         })
+      ->allow_extra_args(false);
+  app.add_option("--pid", f.collector.pids)
+      ->check(CLI::Range(1, 1 << 22))
+      ->allow_extra_args(false);
+  std::vector<std::string> hooks;
+  app.add_option("--hooks", hooks)->delimiter(',')->allow_extra_args(false);
+  app.add_option("--listen", f.listen);
+  app.add_flag("--insecure-listen", f.insecure_listen);
+  resdb_trace::flags::AddServerTlsFlags(&app, &f.tls.cert, &f.tls.key,
+                                        &f.tls.client_ca);
+  app.add_option("--socket-group", f.socket_group);
+  app.add_option("--jsonl", f.jsonl);
+  app.add_option("--ready-file", f.ready_file);
+  // --ringbuf-kb is for tests of the overload path; the last one given wins.
+  app.add_option_function<uint64_t>(
+         "--ringbuf-mb",
+         [&f](uint64_t mb) { f.collector.ringbuf_bytes = mb << 20; })
+      ->check(CLI::Range(1, 1024) & resdb_trace::flags::kPowerOfTwo)
+      ->trigger_on_parse();
+  app.add_option_function<uint64_t>(
+         "--ringbuf-kb",
+         [&f](uint64_t kb) { f.collector.ringbuf_bytes = kb << 10; })
+      ->check(CLI::Range(4, 1 << 20) & resdb_trace::flags::kPowerOfTwo)
+      ->trigger_on_parse()
+      ->group("");
+  app.add_option("--queue-capacity", f.queue_capacity)
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--max-subscribers", f.collector.hub.max_subscribers)
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--max-poll-ms", f.collector.max_poll_ms)
+      ->check(CLI::Range(1, 100));
+  // --profile is --profile-hz 99; the last one given wins.
+  app.add_option("--profile-hz", f.profile_hz)
+      ->check(CLI::Range(0, 10000))
+      ->trigger_on_parse();
+  app.add_flag_callback("--profile", [&f] { f.profile_hz = 99; })
+      ->trigger_on_parse();
+  app.add_option("--metrics-listen", f.metrics_listen);
+  app.add_option("--http-listen", f.http_listen);
+  app.add_flag_callback("--no-timelines", [&f] { f.timelines = false; });
+  app.add_option("--f", f.timeline.timeline.f)->check(CLI::Range(1, 1000));
+  app.add_option("--timeline-retained", f.timeline.timeline.retained)
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--timeline-queue", f.timeline.queue_capacity)
+      ->check(CLI::Range(1024, 1 << 20));
+  app.add_option_function<int64_t>("--timeline-idle-ms",
+                                   [&f](int64_t ms) {
+                                     f.timeline.timeline.idle_timeout =
+                                         absl::Milliseconds(ms);
+                                   })
+      ->check(CLI::Range(10, 3'600'000));
+  app.add_option("--node", f.collector.node_name);
+  resdb_trace::flags::ParseOrExit(&app, argc, argv);
+  for (const std::string& t : hooks) {
+    if (!t.empty()) f.collector.hook_ids.push_back(HookIdByName(t));
   }
   // the hooks keep each thread's phase only for the profiler (a map update
   // per hit otherwise wasted)
@@ -247,6 +214,14 @@ Flags ParseFlags(int argc, char** argv) {
     if (gethostname(host, sizeof(host) - 1) == 0) f.collector.node_name = host;
   }
   return f;
+}
+
+// This binary's build, for GetStats and resdb_trace_build_info.
+resdb_trace::v1::BuildInfo Build() {
+  resdb_trace::v1::BuildInfo b;
+  b.set_version(std::string(resdb_trace::flags::Version()));
+  b.set_commit(std::string(resdb_trace::flags::Commit()));
+  return b;
 }
 
 void ReportAttach(const rc::AttachReport& r) {
@@ -308,6 +283,7 @@ int main(int argc, char** argv) {
   sopt.default_queue_capacity = flags.queue_capacity;
   sopt.max_subscribers =
       static_cast<uint32_t>(flags.collector.hub.max_subscribers);
+  sopt.build = Build();
   rc::TraceService service(collector->get(), sopt, timelines.get());
   if (jsonl) {
     rc::JsonlWriter* w = jsonl.get();
@@ -404,7 +380,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<rc::CollectorMetrics> metrics;
   std::unique_ptr<rc::http::HttpServer> metrics_http;
   if (!flags.metrics_listen.empty()) {
-    auto m = rc::CollectorMetrics::Create(collector->get(), timelines.get());
+    auto m = rc::CollectorMetrics::Create(collector->get(), timelines.get(),
+                                          Build());
     if (!m.ok()) Die("metrics: " + std::string(m.status().message()));
     metrics = std::move(*m);
     rc::http::HttpServer::Options hopt;

@@ -21,23 +21,67 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "demo/wire.h"
+#include "lib/flags/flags.h"
 #include "resdb_trace/hooks.h"
 
-ABSL_FLAG(int, replicas, 4, "number of replicas n (f = (n-1)/3)");
-ABSL_FLAG(int, base_port, 20000, "replica i listens on 127.0.0.1:base_port+i");
-ABSL_FLAG(int, id, 100, "client (proxy) id, used as proxy_id and self");
-ABSL_FLAG(double, rate, 0, "requests per second (0 = closed loop)");
-ABSL_FLAG(int, count, 200, "requests to complete");
-ABSL_FLAG(int, concurrency, 8, "max outstanding requests");
-ABSL_FLAG(int, key_space, 100, "keys k0..k<key_space-1>");
-ABSL_FLAG(int, request_timeout_ms, 1000,
-          "resend to all replicas when a request is not answered in time");
-ABSL_FLAG(int, deadline_s, 60, "give up after this many seconds");
-ABSL_FLAG(int, seed, 1, "workload random seed");
-ABSL_FLAG(bool, json, false, "also print a one-line JSON summary");
+namespace {
+
+constexpr char kUsage[] =
+    R"(client: the demo cluster's load generator (demo/README.md).
+
+Usage: client [--replicas=N] [--base_port=P] [--count=C] [options]
+
+  --replicas N             number of replicas n, f = (n-1)/3 (default 4)
+  --base_port P            replica i listens on 127.0.0.1:P+i (default 20000)
+  --id I                   client (proxy) id, used as proxy_id and self
+                           (default 100)
+  --rate R                 requests per second, 0 = closed loop (default 0)
+  --count C                requests to complete (default 200)
+  --concurrency K          max outstanding requests (default 8)
+  --key_space K            keys k0..k<K-1> (default 100)
+  --request_timeout_ms MS  resend to all replicas when a request is not
+                           answered in time (default 1000)
+  --deadline_s S           give up after this many seconds (default 60)
+  --seed S                 workload random seed (default 1)
+  --json                   also print a one-line JSON summary
+  --version                print the version and exit
+  -h, --help               print this text and exit
+)";
+
+// Read by the client's methods; set once by ParseFlags before any thread.
+struct ClientFlags {
+  int replicas = 4;
+  int base_port = 20000;
+  int id = 100;
+  double rate = 0;
+  int count = 200;
+  int concurrency = 8;
+  int key_space = 100;
+  int request_timeout_ms = 1000;
+  int deadline_s = 60;
+  int seed = 1;
+  bool json = false;
+} g_flags;
+
+void ParseFlags(int argc, char** argv) {
+  CLI::App app;
+  resdb_trace::flags::Setup(&app, "client", kUsage);
+  app.add_option("--replicas", g_flags.replicas);
+  app.add_option("--base_port", g_flags.base_port);
+  app.add_option("--id", g_flags.id);
+  app.add_option("--rate", g_flags.rate);
+  app.add_option("--count", g_flags.count);
+  app.add_option("--concurrency", g_flags.concurrency);
+  app.add_option("--key_space", g_flags.key_space);
+  app.add_option("--request_timeout_ms", g_flags.request_timeout_ms);
+  app.add_option("--deadline_s", g_flags.deadline_s);
+  app.add_option("--seed", g_flags.seed);
+  app.add_flag("--json", g_flags.json);
+  resdb_trace::flags::ParseOrExit(&app, argc, argv);
+}
+
+}  // namespace
 
 namespace resdb_trace::demo {
 namespace {
@@ -62,22 +106,20 @@ struct Outstanding {
 class Client {
  public:
   Client()
-      : n_(absl::GetFlag(FLAGS_replicas)),
+      : n_(g_flags.replicas),
         f_((n_ - 1) / 3),
-        base_port_(absl::GetFlag(FLAGS_base_port)),
-        id_(absl::GetFlag(FLAGS_id)),
-        rng_(absl::GetFlag(FLAGS_seed) * 7919 + id_),
+        base_port_(g_flags.base_port),
+        id_(g_flags.id),
+        rng_(g_flags.seed * 7919 + id_),
         conns_(n_ + 1) {}
 
   int Run() {
-    const int count = absl::GetFlag(FLAGS_count);
-    const int concurrency = std::max(1, absl::GetFlag(FLAGS_concurrency));
-    const double rate = absl::GetFlag(FLAGS_rate);
-    const int64_t timeout_ns =
-        int64_t{absl::GetFlag(FLAGS_request_timeout_ms)} * 1000000;
+    const int count = g_flags.count;
+    const int concurrency = std::max(1, g_flags.concurrency);
+    const double rate = g_flags.rate;
+    const int64_t timeout_ns = int64_t{g_flags.request_timeout_ms} * 1000000;
     const int64_t t0 = MonoNs();
-    const int64_t deadline =
-        t0 + int64_t{absl::GetFlag(FLAGS_deadline_s)} * 1000000000;
+    const int64_t deadline = t0 + int64_t{g_flags.deadline_s} * 1000000000;
 
     // Connect to everyone first (replicas may still be starting).
     while (MonoNs() < t0 + 10'000'000'000LL) {
@@ -158,8 +200,7 @@ class Client {
 
   void Issue(uint64_t req_id, int64_t now, int64_t timeout_ns) {
     Outstanding& o = out_[req_id];
-    const int key =
-        static_cast<int>(rng_() % std::max(1, absl::GetFlag(FLAGS_key_space)));
+    const int key = static_cast<int>(rng_() % std::max(1, g_flags.key_space));
     if (rng_() % 2 == 0) {
       o.txn = "set k" + std::to_string(key) + " v" + std::to_string(req_id);
     } else {
@@ -242,7 +283,7 @@ class Client {
         "p50 %.3f p99 %.3f max %.3f, timeouts %" PRIu64 ", view %" PRIu64 "\n",
         id_, completed_, count, secs, tput, pct(0.5), pct(0.99), pct(1.0),
         timeouts_, view_);
-    if (absl::GetFlag(FLAGS_json)) {
+    if (g_flags.json) {
       std::printf(
           "{\"client\":%d,\"completed\":%d,\"requested\":%d,\"seconds\":%.3f,"
           "\"throughput\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
@@ -267,10 +308,10 @@ class Client {
 }  // namespace resdb_trace::demo
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  ParseFlags(argc, argv);
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   signal(SIGPIPE, SIG_IGN);
-  if (absl::GetFlag(FLAGS_replicas) < 4) {
+  if (g_flags.replicas < 4) {
     std::fprintf(stderr, "need --replicas >= 4\n");
     return 2;
   }

@@ -44,29 +44,69 @@
 #include <utility>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "demo/wire.h"
+#include "lib/flags/flags.h"
 #include "resdb_trace/hooks.h"
 
-ABSL_FLAG(int, id, 1, "replica id, 1..n");
-ABSL_FLAG(int, n, 4, "number of replicas (f = (n-1)/3)");
-ABSL_FLAG(int, base_port, 20000, "replica i listens on 127.0.0.1:base_port+i");
-ABSL_FLAG(int, checkpoint_interval, 50,
-          "checkpoint every K executed seqs (0 = off)");
-ABSL_FLAG(int, view_change_timeout_ms, 1000,
-          "complaint timeout; doubles on each consecutive view change");
-ABSL_FLAG(int, batch_size, 1, "max client requests per PRE_PREPARE");
-ABSL_FLAG(std::string, fault, "none",
-          "comma-separated: none | crash_primary_after=N | stall_after=N | "
-          "stall_primary_after=N | stall (= stall_after=0) | silent | "
-          "slow_link=PEER:MS");
-ABSL_FLAG(std::string, log_file, "",
-          "append one line per executed seq: 'seq digest txns view'; a "
-          "'<log_file>.status' summary is written at exit");
-ABSL_FLAG(bool, verbose, false, "log protocol events to stderr");
+namespace {
+
+constexpr char kUsage[] =
+    R"(replica: one replica of the demo PBFT cluster (demo/README.md).
+
+Usage: replica --id=I [--n=N] [--base_port=P] [options]
+
+  --id I                      replica id, 1..n (default 1)
+  --n N                       number of replicas, f = (n-1)/3 (default 4)
+  --base_port P               replica i listens on 127.0.0.1:P+i (default 20000)
+  --checkpoint_interval K     checkpoint every K executed seqs, 0 = off
+                              (default 50)
+  --view_change_timeout_ms MS complaint timeout; doubles on each consecutive
+                              view change (default 1000)
+  --batch_size B              max client requests per PRE_PREPARE (default 1)
+  --fault SPEC                comma-separated: none | crash_primary_after=N |
+                              stall_after=N | stall_primary_after=N | stall
+                              (= stall_after=0) | silent | slow_link=PEER:MS
+                              (default none)
+  --log_file PATH             append one line per executed seq: 'seq digest
+                              txns view'; a '<log_file>.status' summary is
+                              written at exit
+  --verbose                   log protocol events to stderr
+  --version                   print the version and exit
+  -h, --help                  print this text and exit
+)";
+
+struct ReplicaFlags {
+  int id = 1;
+  int n = 4;
+  int base_port = 20000;
+  int checkpoint_interval = 50;
+  int view_change_timeout_ms = 1000;
+  int batch_size = 1;
+  std::string fault = "none";
+  std::string log_file;
+  bool verbose = false;
+};
+
+ReplicaFlags ParseFlags(int argc, char** argv) {
+  ReplicaFlags f;
+  CLI::App app;
+  resdb_trace::flags::Setup(&app, "replica", kUsage);
+  app.add_option("--id", f.id);
+  app.add_option("--n", f.n);
+  app.add_option("--base_port", f.base_port);
+  app.add_option("--checkpoint_interval", f.checkpoint_interval);
+  app.add_option("--view_change_timeout_ms", f.view_change_timeout_ms);
+  app.add_option("--batch_size", f.batch_size);
+  app.add_option("--fault", f.fault);
+  app.add_option("--log_file", f.log_file);
+  app.add_flag("--verbose", f.verbose);
+  resdb_trace::flags::ParseOrExit(&app, argc, argv);
+  return f;
+}
+
+}  // namespace
 
 namespace resdb_trace::demo {
 namespace {
@@ -950,19 +990,18 @@ class Replica {
 }  // namespace resdb_trace::demo
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  const ReplicaFlags flags = ParseFlags(argc, argv);
   using namespace resdb_trace::demo;
   prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the launcher
-  const int n = absl::GetFlag(FLAGS_n);
-  const int id = absl::GetFlag(FLAGS_id);
+  const int n = flags.n;
+  const int id = flags.id;
   if (n < 4 || id < 1 || id > n) {
     std::fprintf(stderr, "need n >= 4 and 1 <= id <= n\n");
     return 2;
   }
   Faults faults;
-  if (!ParseFaults(absl::GetFlag(FLAGS_fault), &faults)) {
-    std::fprintf(stderr, "bad --fault=%s\n",
-                 absl::GetFlag(FLAGS_fault).c_str());
+  if (!ParseFaults(flags.fault, &faults)) {
+    std::fprintf(stderr, "bad --fault=%s\n", flags.fault.c_str());
     return 2;
   }
   struct sigaction sa {};
@@ -972,11 +1011,9 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGUSR1, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  Replica r(id, n, absl::GetFlag(FLAGS_base_port),
-            absl::GetFlag(FLAGS_checkpoint_interval),
-            absl::GetFlag(FLAGS_view_change_timeout_ms),
-            absl::GetFlag(FLAGS_batch_size), faults,
-            absl::GetFlag(FLAGS_log_file), absl::GetFlag(FLAGS_verbose));
+  Replica r(id, n, flags.base_port, flags.checkpoint_interval,
+            flags.view_change_timeout_ms, flags.batch_size, faults,
+            flags.log_file, flags.verbose);
   if (!r.Start()) return 3;
   return r.Run();
 }

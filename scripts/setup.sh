@@ -11,7 +11,7 @@ PACKAGES=(
   libbpf-dev libelf-dev libdw-dev zlib1g-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev
+  nlohmann-json3-dev libcli11-dev
   # BPF tooling: skeleton generation; bpftrace only for the seed comparison
   # in bench/
   bpftool bpftrace

@@ -12,6 +12,7 @@ _SYSTEM_REPOS = [
     "com_github_google_benchmark",
     "com_github_fmtlib_fmt",
     "com_github_nlohmann_json",
+    "com_github_cliutils_cli11",
     "com_github_libbpf_libbpf",
     "org_sourceware_elfutils",
     "zlib",

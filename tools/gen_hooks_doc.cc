@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 
+#include "lib/flags/flags.h"
 #include "resdb_trace/catalog.h"
 
 namespace {
@@ -153,13 +154,22 @@ int Update(std::string path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 3 && std::strcmp(argv[1], "--update") == 0) {
-    return Update(argv[2]);
-  }
-  if (argc != 1) {
-    std::fprintf(stderr, "usage: %s [--update docs/hooks.md]\n", argv[0]);
-    return 2;
-  }
+  std::string update;
+  CLI::App app;
+  resdb_trace::flags::Setup(
+      &app, "gen_hooks_doc",
+      R"(gen_hooks_doc: the hook catalogue as docs/hooks.md's table.
+
+Usage: gen_hooks_doc [--update docs/hooks.md]
+
+  (no flags)     print the table on stdout
+  --update FILE  replace the table between FILE's markers
+  --version      print the version and exit
+  -h, --help     print this text and exit
+)");
+  app.add_option("--update", update);
+  resdb_trace::flags::ParseOrExit(&app, argc, argv);
+  if (!update.empty()) return Update(update);
   std::cout << Table();
   return 0;
 }

@@ -26,6 +26,8 @@
 #include <fstream>
 #include <string>
 
+#include "lib/flags/flags.h"
+
 namespace {
 
 struct SeedEvent {
@@ -62,18 +64,21 @@ void WriteProgress(int fd, unsigned long long events, unsigned long long lost,
 
 int main(int argc, char** argv) {
   std::string ready_file, progress_file;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--ready-file") == 0 && i + 1 < argc) {
-      ready_file = argv[++i];
-    } else if (std::strcmp(argv[i], "--progress-file") == 0 && i + 1 < argc) {
-      progress_file = argv[++i];
-    } else {
-      std::fprintf(stderr,
-                   "usage: %s [--ready-file PATH] [--progress-file PATH]\n",
-                   argv[0]);
-      return 2;
-    }
-  }
+  CLI::App app;
+  resdb_trace::flags::Setup(
+      &app, "line_consumer",
+      R"(line_consumer: parses bpftrace's lines from stdin (bench/).
+
+Usage: line_consumer [--ready-file PATH] [--progress-file PATH]
+
+  --ready-file PATH     create PATH when the line "ready" arrives
+  --progress-file PATH  keep "<events> <lost> <last ns>" there
+  --version             print the version and exit
+  -h, --help            print this text and exit
+)");
+  app.add_option("--ready-file", ready_file);
+  app.add_option("--progress-file", progress_file);
+  resdb_trace::flags::ParseOrExit(&app, argc, argv);
   const int progress_fd =
       progress_file.empty()
           ? -1

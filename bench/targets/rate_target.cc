@@ -24,16 +24,29 @@
 #include <vector>
 
 #include "bench/targets/seed_hook.h"
+#include "lib/flags/flags.h"
 #include "resdb_trace/hooks.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-[[noreturn]] void Die(const std::string& msg) {
-  std::fprintf(stderr, "rate_target: %s\n", msg.c_str());
-  std::exit(2);
-}
+constexpr char kUsage[] =
+    R"(rate_target: hits one hook at a given rate (bench/).
+
+Usage: rate_target [--hook nop5|seed] [--threads N] [--rate R] [--seconds S]
+                   [--go-file PATH]
+
+  --hook nop5|seed  resdb_trace's hook or the seed's (default nop5)
+  --threads N       threads hitting it (default 1)
+  --rate R          hits per second per thread, 0 = unthrottled (default 0)
+  --seconds S       how long (default 2)
+  --go-file PATH    wait (up to 60 s) for PATH to exist before starting
+  --version         print the version and exit
+  -h, --help        print this text and exit
+)";
+
+using resdb_trace::flags::Die;
 
 bool Exists(const std::string& path) {
   struct stat st;
@@ -83,26 +96,14 @@ int main(int argc, char** argv) {
   std::string hook = "nop5", go_file;
   int threads = 1;
   double rate = 0, seconds = 2;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) Die(arg + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--hook") {
-      hook = value();
-    } else if (arg == "--threads") {
-      threads = std::atoi(value().c_str());
-    } else if (arg == "--rate") {
-      rate = std::atof(value().c_str());
-    } else if (arg == "--seconds") {
-      seconds = std::atof(value().c_str());
-    } else if (arg == "--go-file") {
-      go_file = value();
-    } else {
-      Die("unknown argument " + arg);
-    }
-  }
+  CLI::App app;
+  resdb_trace::flags::Setup(&app, "rate_target", kUsage);
+  app.add_option("--hook", hook);
+  app.add_option("--threads", threads);
+  app.add_option("--rate", rate);
+  app.add_option("--seconds", seconds);
+  app.add_option("--go-file", go_file);
+  resdb_trace::flags::ParseOrExit(&app, argc, argv);
   if (hook != "nop5" && hook != "seed") Die("--hook must be nop5 or seed");
   if (threads < 1 || seconds <= 0) Die("need --threads >= 1, --seconds > 0");
 

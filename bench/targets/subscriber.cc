@@ -34,16 +34,32 @@
 #include <vector>
 
 #include "grpcpp/grpcpp.h"
+#include "lib/flags/flags.h"
 #include "resdb_trace/v1/service.grpc.pb.h"
 
 namespace v1 = resdb_trace::v1;
 
 namespace {
 
-[[noreturn]] void Die(const std::string& msg) {
-  std::fprintf(stderr, "subscriber: %s\n", msg.c_str());
-  std::exit(2);
-}
+constexpr char kUsage[] =
+    R"(subscriber: a gRPC subscriber of the collector that counts (bench/).
+
+Usage: subscriber --listen ADDR [--max-events N] [--max-delay-ms N]
+                  [--queue-capacity N] [--ready-file PATH] [--name NAME]
+                  [--progress-file PATH]
+
+  --listen ADDR         the collector (unix:///PATH or HOST:PORT)
+  --max-events N        events per batch (default: the collector's)
+  --max-delay-ms N      longest batching delay (default: the collector's)
+  --queue-capacity N    this subscription's queue (default: the collector's)
+  --ready-file PATH     write "ready" once GetStats lists the subscription
+  --name NAME           client name (default bench-subscriber)
+  --progress-file PATH  keep "<events> <lost> <last batch ns>" there
+  --version             print the version and exit
+  -h, --help            print this text and exit
+)";
+
+using resdb_trace::flags::Die;
 
 uint64_t MonotonicNs() {
   timespec ts;
@@ -105,30 +121,21 @@ void OnSignal(int sig) { g_signal.store(sig); }
 int main(int argc, char** argv) {
   std::string listen, ready_file, progress_file, name = "bench-subscriber";
   v1::SubscribeRequest req;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) Die(arg + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--listen") {
-      listen = value();
-    } else if (arg == "--max-events") {
-      req.mutable_batching()->set_max_events(std::atoi(value().c_str()));
-    } else if (arg == "--max-delay-ms") {
-      req.mutable_batching()->set_max_delay_ms(std::atoi(value().c_str()));
-    } else if (arg == "--queue-capacity") {
-      req.set_queue_capacity(std::atoi(value().c_str()));
-    } else if (arg == "--ready-file") {
-      ready_file = value();
-    } else if (arg == "--progress-file") {
-      progress_file = value();
-    } else if (arg == "--name") {
-      name = value();
-    } else {
-      Die("unknown argument " + arg);
-    }
-  }
+  CLI::App app;
+  resdb_trace::flags::Setup(&app, "subscriber", kUsage);
+  app.add_option("--listen", listen);
+  app.add_option_function<uint32_t>("--max-events", [&req](uint32_t n) {
+    req.mutable_batching()->set_max_events(n);
+  });
+  app.add_option_function<uint32_t>("--max-delay-ms", [&req](uint32_t n) {
+    req.mutable_batching()->set_max_delay_ms(n);
+  });
+  app.add_option_function<uint32_t>(
+      "--queue-capacity", [&req](uint32_t n) { req.set_queue_capacity(n); });
+  app.add_option("--ready-file", ready_file);
+  app.add_option("--progress-file", progress_file);
+  app.add_option("--name", name);
+  resdb_trace::flags::ParseOrExit(&app, argc, argv);
   if (listen.empty()) Die("need --listen unix:///PATH or HOST:PORT");
   req.set_client_name(name);
 

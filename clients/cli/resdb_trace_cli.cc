@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +37,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "lib/catalogue.h"
+#include "lib/flags/flags.h"
 #include "lib/net/tls_credentials.h"
 #include "resdb_trace/v1/profile.pb.h"
 #include "resdb_trace/v1/service.grpc.pb.h"
@@ -45,10 +47,8 @@ namespace {
 namespace v1 = resdb_trace::v1;
 using google::protobuf::FieldDescriptor;
 
-constexpr char kUsage[] = R"(resdb-trace: client of resdb-trace-collector.
-
-Usage:
-  resdb-trace watch [filters] [--json] [--count N] [--seconds S] [--retry]
+constexpr char kWatchUsage[] =
+    R"(  resdb-trace watch [filters] [--json] [--count N] [--seconds S] [--retry]
       print events live, one line each (--json: protobuf JSON per line);
       --retry: when the collector goes away (restart), reconnect with
       back-off (100 ms .. 2 s) instead of exiting; the gap is noted on stderr
@@ -58,40 +58,65 @@ Usage:
                --seq MIN:MAX   seq range (either side may be empty)
                --batch N       events per batch (default: collector's)
                --delay-ms N    longest batching delay (default: collector's)
-  resdb-trace stats [--json]
+)";
+constexpr char kStatsUsage[] = R"(  resdb-trace stats [--json]
       collector counters, subscribers, attach state, timeline counters
-  resdb-trace timeline SEQ | --request PROXY:LOCAL_ID [--json] [--width N]
+)";
+constexpr char kTimelineUsage[] =
+    R"(  resdb-trace timeline SEQ | --request PROXY:LOCAL_ID [--json] [--width N]
       one consensus instance on every replica: phase diagram, stage times,
       quorums (when and from whom), stragglers, missing events
-  resdb-trace timelines [--slow MS] [--incomplete] [--open] [--limit N] [--json]
+)";
+constexpr char kTimelinesUsage[] =
+    R"(  resdb-trace timelines [--slow MS] [--incomplete] [--open] [--limit N] [--json]
       recent timelines, newest first, one line each
-  resdb-trace viewchanges [--json]
+)";
+constexpr char kViewChangesUsage[] = R"(  resdb-trace viewchanges [--json]
       view-change episodes and safety anomalies
-  resdb-trace top [--seconds S] [--interval-ms N]
+)";
+constexpr char kTopUsage[] =
+    R"(  resdb-trace top [--seconds S] [--interval-ms N]
       live per-phase latencies (p50/p99 per replica), throughput, view changes
-  resdb-trace profile [--replica N].. [--pid N].. [--seconds S | --last S]
+)";
+constexpr char kProfileUsage[] =
+    R"(  resdb-trace profile [--replica N].. [--pid N].. [--seconds S | --last S]
                       [--phase NAMES] -o FILE [-o FILE]..
       CPU profile of traced processes (collector started with --profile-hz):
       --seconds S samples now for S s (progress bar), --last S uses the
       history; --phase cuts by PBFT phase (prepare, commit, pre_prepare,
       execute, or hook names); FILE by extension: .pb.gz (pprof), .svg
-      (flamegraph), .md (summary), .folded
-  resdb-trace mcp [--http [ADDR] | --stdio] [--cluster PORT[,n=N]] ...
+      (flamegraph), .md (summary), .folded (--output FILE is -o FILE)
+)";
+constexpr char kMcpSummary[] =
+    R"(  resdb-trace mcp [--http [ADDR] | --stdio] [--cluster PORT[,n=N]] ...
       Model Context Protocol server for agents (tools: commit_key_value,
       get_key_value, trace_request, trace_profile, ...); see
       `resdb-trace mcp --help` and docs/mcp.md
-
+)";
+constexpr char kCommonUsage[] = R"(
 Common:
   --listen ADDR   collector address (default unix:///run/resdb-trace/collector.sock)
   --tls-ca FILE   connect with TLS; verify the collector against this PEM CA
   --tls-cert FILE --tls-key FILE
                   client certificate and key (collector with --tls-client-ca)
+  --version       print the version (release and git commit) and exit
+  -h, --help      print this text (after a command: that command's) and exit
 )";
+constexpr char kTitle[] =
+    "resdb-trace: client of resdb-trace-collector.\n\nUsage:\n";
 
-[[noreturn]] void Die(const std::string& msg, int code = 2) {
-  std::fprintf(stderr, "resdb-trace: %s\n", msg.c_str());
-  std::exit(code);
+// The usage of one command: its own lines and the common flags.
+std::string CommandUsage(const char* command) {
+  return absl::StrCat(kTitle, command, kCommonUsage);
 }
+
+std::string FullUsage() {
+  return absl::StrCat(kTitle, kWatchUsage, kStatsUsage, kTimelineUsage,
+                      kTimelinesUsage, kViewChangesUsage, kTopUsage,
+                      kProfileUsage, kMcpSummary, kCommonUsage);
+}
+
+using resdb_trace::flags::Die;
 
 resdb_trace::collector::ClientTlsFiles g_tls;  // --tls-ca/--tls-cert/--tls-key
 
@@ -125,19 +150,6 @@ v1::EventType ParseType(const std::string& token) {
     Die(absl::StrFormat("--types: unknown event type '%s'", token));
   }
   return t;
-}
-
-std::vector<uint32_t> ParseList(const std::string& flag,
-                                const std::string& value) {
-  std::vector<uint32_t> out;
-  for (absl::string_view t : absl::StrSplit(value, ',', absl::SkipEmpty())) {
-    uint32_t v;
-    if (!absl::SimpleAtoi(t, &v)) {
-      Die(absl::StrFormat("%s: '%s' is not a number", flag, t));
-    }
-    out.push_back(v);
-  }
-  return out;
 }
 
 // "prepare_received r2 pid 123 view=0 seq=7 sender=3 digest=..."
@@ -192,7 +204,37 @@ std::string Describe(const v1::Event& e) {
   return line;
 }
 
-int Watch(const std::string& listen, int argc, char** argv, int i) {
+struct WatchFlags {
+  std::vector<std::string> types;
+  std::vector<uint32_t> replicas;
+  std::vector<uint32_t> pids;
+  std::string seq;
+  bool json = false;
+  bool retry = false;
+  long count = -1;
+  double seconds = -1;
+  std::optional<uint32_t> batch;
+  std::optional<uint32_t> delay_ms;
+};
+
+void AddWatch(CLI::App* app, WatchFlags* w) {
+  CLI::App* c = app->add_subcommand("watch", "print events live");
+  resdb_trace::flags::SetUsage(c, CommandUsage(kWatchUsage));
+  c->add_option("--types", w->types)->delimiter(',')->allow_extra_args(false);
+  c->add_option("--replicas", w->replicas)
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  c->add_option("--pids", w->pids)->delimiter(',')->allow_extra_args(false);
+  c->add_option("--seq", w->seq);
+  c->add_flag("--json", w->json);
+  c->add_flag("--retry", w->retry);
+  c->add_option("--count", w->count);
+  c->add_option("--seconds", w->seconds);
+  c->add_option("--batch", w->batch);
+  c->add_option("--delay-ms", w->delay_ms);
+}
+
+int Watch(const std::string& listen, const WatchFlags& w) {
   v1::SubscribeRequest req;
   req.set_client_name("resdb-trace watch");
   v1::Filter* f = nullptr;
@@ -200,56 +242,30 @@ int Watch(const std::string& listen, int argc, char** argv, int i) {
     if (f == nullptr) f = req.add_allow_list();
     return f;
   };
-  bool json = false;
-  bool retry = false;
-  long count = -1;
-  double seconds = -1;
-  for (; i < argc; ++i) {
-    std::string a = argv[i];
-    auto need = [&]() -> std::string {
-      if (i + 1 >= argc) Die(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--types") {
-      for (absl::string_view t : absl::StrSplit(need(), ',', absl::SkipEmpty()))
-        filter()->add_event_types(ParseType(std::string(t)));
-    } else if (a == "--replicas") {
-      for (uint32_t v : ParseList(a, need())) filter()->add_replica_ids(v);
-    } else if (a == "--pids") {
-      for (uint32_t v : ParseList(a, need())) filter()->add_pids(v);
-    } else if (a == "--seq") {
-      std::string v = need();
-      std::vector<std::string> parts = absl::StrSplit(v, ':');
-      uint64_t n;
-      if (parts.size() != 2) Die("--seq expects MIN:MAX");
-      if (!parts[0].empty()) {
-        if (!absl::SimpleAtoi(parts[0], &n)) Die("--seq: bad MIN");
-        filter()->set_seq_min(n);
-      }
-      if (!parts[1].empty()) {
-        if (!absl::SimpleAtoi(parts[1], &n)) Die("--seq: bad MAX");
-        filter()->set_seq_max(n);
-      }
-    } else if (a == "--json") {
-      json = true;
-    } else if (a == "--retry") {
-      retry = true;
-    } else if (a == "--count") {
-      if (!absl::SimpleAtoi(need(), &count)) Die("--count: bad number");
-    } else if (a == "--seconds") {
-      if (!absl::SimpleAtod(need(), &seconds)) Die("--seconds: bad number");
-    } else if (a == "--batch") {
-      uint32_t n;
-      if (!absl::SimpleAtoi(need(), &n)) Die("--batch: bad number");
-      req.mutable_batching()->set_max_events(n);
-    } else if (a == "--delay-ms") {
-      uint32_t n;
-      if (!absl::SimpleAtoi(need(), &n)) Die("--delay-ms: bad number");
-      req.mutable_batching()->set_max_delay_ms(n);
-    } else {
-      Die("watch: unknown flag " + a + "\n" + kUsage);
+  const bool json = w.json;
+  const bool retry = w.retry;
+  const long count = w.count;
+  const double seconds = w.seconds;
+  for (const std::string& t : w.types) {
+    if (!t.empty()) filter()->add_event_types(ParseType(t));
+  }
+  for (uint32_t v : w.replicas) filter()->add_replica_ids(v);
+  for (uint32_t v : w.pids) filter()->add_pids(v);
+  if (!w.seq.empty()) {
+    std::vector<std::string> parts = absl::StrSplit(w.seq, ':');
+    uint64_t n;
+    if (parts.size() != 2) Die("--seq expects MIN:MAX");
+    if (!parts[0].empty()) {
+      if (!absl::SimpleAtoi(parts[0], &n)) Die("--seq: bad MIN");
+      filter()->set_seq_min(n);
+    }
+    if (!parts[1].empty()) {
+      if (!absl::SimpleAtoi(parts[1], &n)) Die("--seq: bad MAX");
+      filter()->set_seq_max(n);
     }
   }
+  if (w.batch) req.mutable_batching()->set_max_events(*w.batch);
+  if (w.delay_ms) req.mutable_batching()->set_max_delay_ms(*w.delay_ms);
   auto stub = v1::TraceService::NewStub(Channel(Target(listen)));
   const auto deadline =
       seconds > 0
@@ -311,15 +327,7 @@ int Watch(const std::string& listen, int argc, char** argv, int i) {
   }
 }
 
-int Stats(const std::string& listen, int argc, char** argv, int i) {
-  bool json = false;
-  for (; i < argc; ++i) {
-    if (std::string(argv[i]) == "--json") {
-      json = true;
-    } else {
-      Die(absl::StrCat("stats: unknown flag ", argv[i]));
-    }
-  }
+int Stats(const std::string& listen, bool json) {
   auto channel = Channel(Target(listen));
   auto stub = v1::TraceService::NewStub(channel);
   grpc::ClientContext ctx;
@@ -337,6 +345,10 @@ int Stats(const std::string& listen, int argc, char** argv, int i) {
     (void)google::protobuf::util::MessageToJsonString(stats, &out, jopt);
     std::printf("%s\n", out.c_str());
     return 0;
+  }
+  if (stats.has_build()) {
+    std::printf("collector version %s (%s)\n", stats.build().version().c_str(),
+                stats.build().commit().c_str());
   }
   std::printf("records read      %llu\n",
               static_cast<unsigned long long>(stats.records_read()));
@@ -425,35 +437,37 @@ void Deadline(grpc::ClientContext* ctx, int seconds = 5) {
                     std::chrono::seconds(seconds));
 }
 
-int Timeline(const std::string& listen, int argc, char** argv, int i) {
-  v1::GetTimelineRequest req;
+struct TimelineFlags {
+  std::optional<uint64_t> seq;
+  std::string request;
   bool json = false;
   int width = 72;
-  for (; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--json") {
-      json = true;
-    } else if (a == "--width" && i + 1 < argc) {
-      if (!absl::SimpleAtoi(argv[++i], &width) || width < 20 || width > 1000) {
-        Die("timeline --width: expected 20..1000");
-      }
-    } else if (a == "--request" && i + 1 < argc) {
-      std::vector<std::string> parts = absl::StrSplit(argv[++i], ':');
-      uint64_t proxy = 0, local = 0;
-      if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &proxy) ||
-          !absl::SimpleAtoi(parts[1], &local)) {
-        Die("timeline --request: expected PROXY:LOCAL_ID, e.g. 5:17");
-      }
-      req.mutable_request()->set_proxy_id(proxy);
-      req.mutable_request()->set_local_id(local);
-    } else {
-      uint64_t seq = 0;
-      if (!absl::SimpleAtoi(a, &seq)) {
-        Die(absl::StrCat("timeline: '", a, "' is not a seq; see --help"));
-      }
-      req.set_seq(seq);
+};
+
+void AddTimeline(CLI::App* app, TimelineFlags* t) {
+  CLI::App* c = app->add_subcommand("timeline", "one consensus instance");
+  resdb_trace::flags::SetUsage(c, CommandUsage(kTimelineUsage));
+  c->add_option("SEQ", t->seq);
+  c->add_option("--request", t->request);
+  c->add_flag("--json", t->json);
+  c->add_option("--width", t->width)->check(CLI::Range(20, 1000));
+}
+
+int Timeline(const std::string& listen, const TimelineFlags& flags) {
+  v1::GetTimelineRequest req;
+  const bool json = flags.json;
+  const int width = flags.width;
+  if (!flags.request.empty()) {
+    std::vector<std::string> parts = absl::StrSplit(flags.request, ':');
+    uint64_t proxy = 0, local = 0;
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &proxy) ||
+        !absl::SimpleAtoi(parts[1], &local)) {
+      Die("timeline --request: expected PROXY:LOCAL_ID, e.g. 5:17");
     }
+    req.mutable_request()->set_proxy_id(proxy);
+    req.mutable_request()->set_local_id(local);
   }
+  if (flags.seq) req.set_seq(*flags.seq);
   if (req.key_case() == v1::GetTimelineRequest::KEY_NOT_SET) {
     Die("timeline: give a SEQ or --request PROXY:LOCAL_ID");
   }
@@ -469,30 +483,33 @@ int Timeline(const std::string& listen, int argc, char** argv, int i) {
   return 0;
 }
 
-int Timelines(const std::string& listen, int argc, char** argv, int i) {
-  v1::ListTimelinesRequest req;
+struct TimelinesFlags {
+  double slow_ms = -1;
+  bool incomplete = false;
+  bool open = false;
+  std::optional<uint32_t> limit;
   bool json = false;
-  for (; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--json") {
-      json = true;
-    } else if (a == "--incomplete") {
-      req.set_incomplete_only(true);
-    } else if (a == "--open") {
-      req.set_include_open(true);
-    } else if (a == "--slow" && i + 1 < argc) {
-      double ms = 0;
-      if (!absl::SimpleAtod(argv[++i], &ms) || ms < 0)
-        Die("--slow: expected ms");
-      req.set_slower_than_ns(static_cast<int64_t>(ms * 1e6));
-    } else if (a == "--limit" && i + 1 < argc) {
-      uint32_t n = 0;
-      if (!absl::SimpleAtoi(argv[++i], &n)) Die("--limit: expected a number");
-      req.set_limit(n);
-    } else {
-      Die(absl::StrCat("timelines: unknown flag ", a));
-    }
+};
+
+void AddTimelines(CLI::App* app, TimelinesFlags* t) {
+  CLI::App* c = app->add_subcommand("timelines", "recent timelines");
+  resdb_trace::flags::SetUsage(c, CommandUsage(kTimelinesUsage));
+  c->add_option("--slow", t->slow_ms)->check(resdb_trace::flags::kNonNegative);
+  c->add_flag("--incomplete", t->incomplete);
+  c->add_flag("--open", t->open);
+  c->add_option("--limit", t->limit);
+  c->add_flag("--json", t->json);
+}
+
+int Timelines(const std::string& listen, const TimelinesFlags& flags) {
+  v1::ListTimelinesRequest req;
+  const bool json = flags.json;
+  if (flags.incomplete) req.set_incomplete_only(true);
+  if (flags.open) req.set_include_open(true);
+  if (flags.slow_ms >= 0) {
+    req.set_slower_than_ns(static_cast<int64_t>(flags.slow_ms * 1e6));
   }
+  if (flags.limit) req.set_limit(*flags.limit);
   req.set_summary_only(!json);
   auto stub = Connect(listen);
   grpc::ClientContext ctx;
@@ -530,15 +547,7 @@ int Timelines(const std::string& listen, int argc, char** argv, int i) {
   return 0;
 }
 
-int ViewChanges(const std::string& listen, int argc, char** argv, int i) {
-  bool json = false;
-  for (; i < argc; ++i) {
-    if (std::string(argv[i]) == "--json") {
-      json = true;
-    } else {
-      Die(absl::StrCat("viewchanges: unknown flag ", argv[i]));
-    }
-  }
+int ViewChanges(const std::string& listen, bool json) {
   auto stub = Connect(listen);
   grpc::ClientContext ctx;
   Deadline(&ctx);
@@ -560,21 +569,23 @@ int ViewChanges(const std::string& listen, int argc, char** argv, int i) {
   return 0;
 }
 
-int Top(const std::string& listen, int argc, char** argv, int i) {
+struct TopFlags {
   double seconds = 0;  // 0 = until interrupted
   int interval_ms = 1000;
-  for (; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--seconds" && i + 1 < argc) {
-      if (!absl::SimpleAtod(argv[++i], &seconds) || seconds < 0)
-        Die("--seconds: expected a number");
-    } else if (a == "--interval-ms" && i + 1 < argc) {
-      if (!absl::SimpleAtoi(argv[++i], &interval_ms) || interval_ms < 50)
-        Die("--interval-ms: expected >= 50");
-    } else {
-      Die(absl::StrCat("top: unknown flag ", a));
-    }
-  }
+};
+
+void AddTop(CLI::App* app, TopFlags* t) {
+  CLI::App* c = app->add_subcommand("top", "live per-phase latencies");
+  resdb_trace::flags::SetUsage(c, CommandUsage(kTopUsage));
+  c->add_option("--seconds", t->seconds)
+      ->check(resdb_trace::flags::kNonNegative);
+  c->add_option("--interval-ms", t->interval_ms)
+      ->check(CLI::Range(50, std::numeric_limits<int>::max()));
+}
+
+int Top(const std::string& listen, const TopFlags& flags) {
+  const double seconds = flags.seconds;
+  const int interval_ms = flags.interval_ms;
   const bool tty = isatty(STDOUT_FILENO);
   auto stub = Connect(listen);
   grpc::ClientContext ctx;
@@ -661,38 +672,38 @@ std::vector<uint32_t> ParsePhases(absl::string_view value) {
   return *std::move(ids);
 }
 
-int Profile(const std::string& listen, int argc, char** argv, int i) {
-  v1::GetProfileRequest req;
-  std::vector<std::string> outputs;
+struct ProfileFlags {
+  std::vector<uint32_t> replicas;
+  std::vector<uint32_t> pids;
   uint32_t seconds = 0;
-  for (; i < argc; ++i) {
-    std::string a = argv[i];
-    auto need = [&]() -> std::string {
-      if (i + 1 >= argc) Die(a + " needs a value; see --help");
-      return argv[++i];
-    };
-    if (a == "--replica") {
-      for (uint32_t r : ParseList(a, need())) req.add_replica_ids(r);
-    } else if (a == "--pid") {
-      for (uint32_t p : ParseList(a, need())) req.add_pids(p);
-    } else if (a == "--seconds") {
-      if (!absl::SimpleAtoi(need(), &seconds) || seconds == 0) {
-        Die("--seconds: expected a positive number");
-      }
-      req.set_seconds(seconds);
-    } else if (a == "--last") {
-      uint32_t last = 0;
-      if (!absl::SimpleAtoi(need(), &last) || last == 0) {
-        Die("--last: expected a positive number");
-      }
-      req.set_last_seconds(last);
-    } else if (a == "--phase") {
-      for (uint32_t id : ParsePhases(need())) req.add_phase_hook_ids(id);
-    } else if (a == "-o" || a == "--output") {
-      outputs.push_back(need());
-    } else {
-      Die(absl::StrCat("profile: unknown flag ", a));
-    }
+  uint32_t last = 0;
+  std::vector<std::string> phases;
+  std::vector<std::string> outputs;
+};
+
+void AddProfile(CLI::App* app, ProfileFlags* p) {
+  CLI::App* c = app->add_subcommand("profile", "CPU profile");
+  resdb_trace::flags::SetUsage(c, CommandUsage(kProfileUsage));
+  c->add_option("--replica", p->replicas)
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  c->add_option("--pid", p->pids)->delimiter(',')->allow_extra_args(false);
+  c->add_option("--seconds", p->seconds)->check(resdb_trace::flags::kPositive);
+  c->add_option("--last", p->last)->check(resdb_trace::flags::kPositive);
+  c->add_option("--phase", p->phases)->delimiter(',')->allow_extra_args(false);
+  c->add_option("-o,--output", p->outputs)->allow_extra_args(false);
+}
+
+int Profile(const std::string& listen, const ProfileFlags& flags) {
+  v1::GetProfileRequest req;
+  const std::vector<std::string>& outputs = flags.outputs;
+  const uint32_t seconds = flags.seconds;
+  for (uint32_t r : flags.replicas) req.add_replica_ids(r);
+  for (uint32_t p : flags.pids) req.add_pids(p);
+  if (seconds > 0) req.set_seconds(seconds);
+  if (flags.last > 0) req.set_last_seconds(flags.last);
+  for (const std::string& phase : flags.phases) {
+    for (uint32_t id : ParsePhases(phase)) req.add_phase_hook_ids(id);
   }
   if (outputs.empty())
     Die("profile: give -o FILE (.pb.gz, .svg, .md, .folded)");
@@ -766,89 +777,54 @@ int Profile(const std::string& listen, int argc, char** argv, int i) {
   return 0;
 }
 
-// --tls-ca/--tls-cert/--tls-key FILE (or =FILE) at argv[*i]; advances *i.
-bool TlsFlag(int argc, char** argv, int* i) {
-  const std::string a = argv[*i];
-  for (auto [flag, field] :
-       {std::pair{"--tls-ca", &g_tls.ca}, std::pair{"--tls-cert", &g_tls.cert},
-        std::pair{"--tls-key", &g_tls.key}}) {
-    const std::string f = flag;
-    if (a == f) {
-      if (*i + 1 >= argc) Die(f + " needs a file");
-      *field = argv[++*i];
-      return true;
-    }
-    if (a.rfind(f + "=", 0) == 0) {
-      *field = a.substr(f.size() + 1);
-      return true;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string listen = "unix:///run/resdb-trace/collector.sock";
-  std::string command;
-  int i = 1;
-  // Global flags may precede the command.
-  for (; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--listen" && i + 1 < argc) {
-      listen = argv[++i];
-    } else if (a.rfind("--listen=", 0) == 0) {
-      listen = a.substr(9);
-    } else if (TlsFlag(argc, argv, &i)) {
-    } else if (a == "-h" || a == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    } else {
-      command = a;
-      ++i;
-      break;
-    }
+  std::string listen = resdb_trace::flags::kDefaultCollectorAddress;
+  CLI::App app;
+  resdb_trace::flags::Setup(&app, "resdb-trace", FullUsage());
+  // Global flags may precede the command or follow it.
+  app.fallthrough();
+  // At most one command; none is reported after parsing, so that an unknown
+  // flag is named first.
+  app.require_subcommand(0, 1);
+  app.add_option("--listen", listen);
+  resdb_trace::flags::AddClientTlsFlags(&app, &g_tls.ca, &g_tls.cert,
+                                        &g_tls.key);
+  WatchFlags watch;
+  AddWatch(&app, &watch);
+  bool stats_json = false;
+  CLI::App* stats = app.add_subcommand("stats", "collector counters");
+  resdb_trace::flags::SetUsage(stats, CommandUsage(kStatsUsage));
+  stats->add_flag("--json", stats_json);
+  TimelineFlags timeline;
+  AddTimeline(&app, &timeline);
+  TimelinesFlags timelines;
+  AddTimelines(&app, &timelines);
+  bool viewchanges_json = false;
+  CLI::App* viewchanges =
+      app.add_subcommand("viewchanges", "view-change episodes");
+  resdb_trace::flags::SetUsage(viewchanges, CommandUsage(kViewChangesUsage));
+  viewchanges->add_flag("--json", viewchanges_json);
+  TopFlags top;
+  AddTop(&app, &top);
+  ProfileFlags profile;
+  AddProfile(&app, &profile);
+  resdb_trace::collector::mcp::McpFlags mcp;
+  CLI::App* mcp_command =
+      resdb_trace::collector::mcp::AddMcpCommand(&app, &mcp);
+  resdb_trace::flags::ParseOrExit(&app, argc, argv);
+
+  if (app.got_subcommand("watch")) return Watch(listen, watch);
+  if (stats->parsed()) return Stats(listen, stats_json);
+  if (app.got_subcommand("timeline")) return Timeline(listen, timeline);
+  if (app.got_subcommand("timelines")) return Timelines(listen, timelines);
+  if (viewchanges->parsed()) return ViewChanges(listen, viewchanges_json);
+  if (app.got_subcommand("top")) return Top(listen, top);
+  if (app.got_subcommand("profile")) return Profile(listen, profile);
+  if (mcp_command->parsed()) {
+    return resdb_trace::collector::mcp::RunMcpCommand(listen, g_tls, mcp);
   }
-  // ... or follow it.
-  std::vector<char*> rest;
-  for (int j = i; j < argc; ++j) {
-    std::string a = argv[j];
-    if (a == "--listen" && j + 1 < argc) {
-      listen = argv[++j];
-    } else if (a.rfind("--listen=", 0) == 0) {
-      listen = a.substr(9);
-    } else if (TlsFlag(argc, argv, &j)) {
-    } else {
-      rest.push_back(argv[j]);
-    }
-  }
-  rest.insert(rest.begin(), argv[0]);
-  if (command == "watch") return Watch(listen, rest.size(), rest.data(), 1);
-  if (command == "stats") return Stats(listen, rest.size(), rest.data(), 1);
-  if (command == "timeline")
-    return Timeline(listen, rest.size(), rest.data(), 1);
-  if (command == "timelines")
-    return Timelines(listen, rest.size(), rest.data(), 1);
-  if (command == "viewchanges")
-    return ViewChanges(listen, rest.size(), rest.data(), 1);
-  if (command == "top") return Top(listen, rest.size(), rest.data(), 1);
-  if (command == "profile") {
-    return Profile(listen, rest.size(), rest.data(), 1);
-  }
-  // The mcp command takes the --tls-* flags the loop above consumed.
-  std::vector<std::string> tls_args;
-  if (command == "mcp") {
-    for (const auto& [flag, value] : {std::pair{"--tls-ca", &g_tls.ca},
-                                      std::pair{"--tls-cert", &g_tls.cert},
-                                      std::pair{"--tls-key", &g_tls.key}}) {
-      if (value->empty()) continue;
-      tls_args.push_back(flag);
-      tls_args.push_back(*value);
-    }
-    for (std::string& a : tls_args) rest.push_back(a.data());
-    return resdb_trace::collector::mcp::RunMcpCommand(listen, rest.size(),
-                                                      rest.data(), 1);
-  }
-  std::fputs(kUsage, stderr);
-  return 2;
+  Die("give a command (watch, stats, timeline, timelines, viewchanges, top, "
+      "profile, mcp); see --help");
 }

@@ -20,6 +20,8 @@
 #include "clients/mcp/mcp_server.h"
 #include "clients/mcp/resdb_tools.h"
 #include "clients/mcp/stdio_transport.h"
+#include "lib/flags/flags.h"
+#include "lib/flags/version.h"
 #include "lib/net/http_server.h"
 
 namespace resdb_trace::collector::mcp {
@@ -55,6 +57,9 @@ Backends:
   --web-url URL        base of the web links (default http://127.0.0.1:8088)
   --tls-ca FILE [--tls-cert FILE --tls-key FILE]
                        TLS (mTLS) to a collector started with --tls-cert
+                       (the CLI's flags: before or after `mcp`)
+  --listen ADDR        the CLI's collector address (see --collector)
+  --version            print the version and exit
 
 Tools: commit_key_value, get_key_value, trace_request, trace_profile,
 list_slow_requests, view_changes, collector_stats.
@@ -71,73 +76,46 @@ int Fail(const std::string& msg) {
 
 }  // namespace
 
-int RunMcpCommand(const std::string& collector, int argc, char** argv,
-                  int first) {
+CLI::App* AddMcpCommand(CLI::App* app, McpFlags* f) {
+  CLI::App* c = app->add_subcommand("mcp", "Model Context Protocol server");
+  resdb_trace::flags::SetUsage(c, kMcpUsage);
+  c->add_flag("--stdio", f->stdio);
+  // --http takes an optional ADDR: "--http", "--http ADDR", "--http=ADDR".
+  f->http_option = c->add_option("--http", f->http)->expected(0, 1);
+  c->add_flag_callback("--no-sse", [f] { f->sse = false; });
+  c->add_flag("--insecure-listen", f->insecure);
+  c->add_option("--collector", f->collector);
+  c->add_option("--kv-backend", f->kv_backend);
+  c->add_option("--cluster", f->cluster);
+  c->add_option("--client-id", f->client_id)
+      ->check(resdb_trace::flags::kPositive);
+  c->add_option("--kv-timeout-ms", f->kv_timeout_ms)
+      ->check(CLI::Range(100, 600000));
+  c->add_option("--web-url", f->web_url);
+  return c;
+}
+
+int RunMcpCommand(const std::string& collector, const ClientTlsFiles& tls,
+                  const McpFlags& f) {
   ResdbToolsOptions tools;
-  tools.collector = collector;
-  std::string kv_backend = "demo";
+  tools.collector = f.collector.empty() ? collector : f.collector;
+  tools.tls = tls;
+  const bool stdio = f.stdio;
+  const bool http = f.http_option != nullptr && f.http_option->count() > 0;
+  const bool sse = f.sse;
+  const bool insecure = f.insecure;
+  std::string address = f.http.empty() ? "127.0.0.1:3500" : f.http;
   KvBackendOptions kv;
-  bool stdio = false, http = false, sse = true, insecure = false;
-  std::string address = "127.0.0.1:3500";
-  for (int i = first; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto need = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (a == "--stdio") {
-      stdio = true;
-    } else if (a == "--http") {
-      http = true;
-      if (i + 1 < argc && !absl::StartsWith(argv[i + 1], "--")) {
-        address = argv[++i];
-      }
-    } else if (absl::StartsWith(a, "--http=")) {
-      http = true;
-      address = a.substr(7);
-    } else if (a == "--no-sse") {
-      sse = false;
-    } else if (a == "--insecure-listen") {
-      insecure = true;
-    } else if (a == "--collector") {
-      if (!need(&tools.collector)) return Fail("--collector needs ADDR");
-    } else if (a == "--kv-backend") {
-      if (!need(&kv_backend)) return Fail("--kv-backend needs NAME");
-    } else if (a == "--cluster") {
-      if (!need(&kv.cluster) || kv.cluster.empty()) {
-        return Fail("--cluster needs [127.0.0.1:]BASE_PORT[,n=N]");
-      }
-    } else if (a == "--client-id") {
-      uint32_t id = 0;
-      if (!need(&v) || !absl::SimpleAtoi(v, &id) || id == 0) {
-        return Fail("--client-id: expected a positive number");
-      }
-      kv.client_id = id;
-    } else if (a == "--kv-timeout-ms") {
-      int ms = 0;
-      if (!need(&v) || !absl::SimpleAtoi(v, &ms) || ms < 100 || ms > 600000) {
-        return Fail("--kv-timeout-ms: expected 100..600000");
-      }
-      kv.timeout_ms = ms;
-    } else if (a == "--tls-ca" || a == "--tls-cert" || a == "--tls-key") {
-      std::string* f = a == "--tls-ca"     ? &tools.tls.ca
-                       : a == "--tls-cert" ? &tools.tls.cert
-                                           : &tools.tls.key;
-      if (!need(f)) return Fail(a + " needs FILE");
-    } else if (a == "--web-url") {
-      if (!need(&tools.web_url) ||
-          !(absl::StartsWith(tools.web_url, "http://") ||
-            absl::StartsWith(tools.web_url, "https://"))) {
-        return Fail("--web-url: expected http://HOST:PORT");
-      }
-    } else if (a == "-h" || a == "--help") {
-      std::fputs(kMcpUsage, stdout);
-      return 0;
-    } else {
-      return Fail(absl::StrCat("unknown flag ", a, "\n", kMcpUsage));
+  kv.cluster = f.cluster;
+  kv.client_id = f.client_id;
+  kv.timeout_ms = f.kv_timeout_ms;
+  const std::string kv_backend = f.kv_backend;
+  if (!f.web_url.empty()) {
+    if (!(absl::StartsWith(f.web_url, "http://") ||
+          absl::StartsWith(f.web_url, "https://"))) {
+      return Fail("--web-url: expected http://HOST:PORT");
     }
+    tools.web_url = f.web_url;
   }
   if (stdio && http) return Fail("give --stdio or --http, not both");
   absl::StatusOr<std::unique_ptr<KvBackend>> backend =
@@ -158,7 +136,8 @@ int RunMcpCommand(const std::string& collector, int argc, char** argv,
   }
 
   McpServer server(ServerInfo{"resdb-trace", "resdb_trace PBFT tracing",
-                              "1.0.0", ResdbInstructions()});
+                              std::string(resdb_trace::flags::Version()),
+                              ResdbInstructions()});
   if (absl::Status s = RegisterResdbTools(&server, tools); !s.ok()) {
     std::fprintf(stderr, "resdb-trace mcp: %s\n",
                  std::string(s.message()).c_str());

@@ -21,9 +21,10 @@ double Seconds(int64_t ns) { return static_cast<double>(ns) / 1e9; }
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CollectorMetrics>> CollectorMetrics::Create(
-    Collector* collector, TimelineRunner* timelines) {
+    Collector* collector, TimelineRunner* timelines,
+    const v1::BuildInfo& build) {
   std::unique_ptr<CollectorMetrics> m(new CollectorMetrics());
-  RETURN_IF_ERROR(m->Init(collector, timelines));
+  RETURN_IF_ERROR(m->Init(collector, timelines, build));
   return m;
 }
 
@@ -36,8 +37,19 @@ void CollectorMetrics::Stop() {
   });
 }
 
-absl::Status CollectorMetrics::Init(Collector* c, TimelineRunner* timelines) {
+absl::Status CollectorMetrics::Init(Collector* c, TimelineRunner* timelines,
+                                    const v1::BuildInfo& build) {
   metrics::Registry& r = registry_;
+  // The Prometheus *_build_info convention: constant 1, the build in labels,
+  // so a query can join it onto any other series.
+  ASSIGN_OR_RETURN(metrics::Family<metrics::Gauge> * build_info,
+                   r.AddGaugeFamily("resdb_trace_build_info",
+                                    "The collector's version and git commit; "
+                                    "always 1.",
+                                    {"version", "commit"}));
+  ASSIGN_OR_RETURN(metrics::Gauge * build_gauge,
+                   build_info->WithLabels({build.version(), build.commit()}));
+  build_gauge->Set(1);
   // Pipeline, read at scrape time.
   RETURN_IF_ERROR(r.AddCallbackCounter(
       "resdb_trace_events_total", "Events the collector published.",

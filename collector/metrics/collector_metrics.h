@@ -23,9 +23,11 @@ namespace resdb_trace::collector {
 class CollectorMetrics {
  public:
   // `timelines` may be null (then only the pipeline families exist). Both
-  // must outlive the returned object.
+  // must outlive the returned object. `build` labels resdb_trace_build_info
+  // (main() passes //lib:version's).
   static absl::StatusOr<std::unique_ptr<CollectorMetrics>> Create(
-      Collector* collector, TimelineRunner* timelines);
+      Collector* collector, TimelineRunner* timelines,
+      const v1::BuildInfo& build = {});
   ~CollectorMetrics();
 
   metrics::Registry& registry() { return registry_; }
@@ -36,7 +38,8 @@ class CollectorMetrics {
 
  private:
   CollectorMetrics() = default;
-  absl::Status Init(Collector* collector, TimelineRunner* timelines);
+  absl::Status Init(Collector* collector, TimelineRunner* timelines,
+                    const v1::BuildInfo& build);
   metrics::Histogram* Phase(v1::Phase phase, uint32_t replica);
   metrics::Histogram* QuorumTime(v1::Phase phase, uint32_t replica);
 

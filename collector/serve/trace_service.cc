@@ -379,6 +379,7 @@ grpc::Status TraceService::GetStats(grpc::ServerContext*,
   if (jsonl_dropped_) response->set_jsonl_dropped(jsonl_dropped_());
   *response->mutable_limits() = limits_.ToProto();
   *response->mutable_process() = ReadProcessStats();
+  *response->mutable_build() = options_.build;
   absl::MutexLock lock(&mu_);
   for (const auto& [id, live] : live_) {
     QueueStats q = live->subscription->Stats();

@@ -38,6 +38,9 @@ struct TraceServiceOptions {
   FilterLimits filter_limits;
   // Reported in Stats.limits; the hub enforces it (EventHubOptions).
   uint32_t max_subscribers = 64;
+  // Reported in Stats.build. main() passes //lib:version's, so only the
+  // binary, not this library and its tests, re-links on a new commit.
+  v1::BuildInfo build;
 };
 
 // The wire form of an EventBatch holding `head`'s events (a LossNotice)

@@ -3,7 +3,7 @@
 demo PBFT cluster: the series Prometheus stores equal the collector's own
 counters (GetStats via the CLI) and the timelines it built.
 
-  metrics_test.py COLLECTOR CLI DEMO_DIR CLUSTER_SH PROMETHEUS_TEST_PY
+  metrics_test.py COLLECTOR CLI DEMO_DIR CLUSTER_SH PROMETHEUS_TEST_PY VERSION
 """
 import importlib.util
 import json
@@ -13,8 +13,8 @@ import sys
 import tempfile
 import time
 
-collector, cli, demo_dir, cluster_sh, prom_py = map(os.path.abspath,
-                                                     sys.argv[1:6])
+collector, cli, demo_dir, cluster_sh, prom_py, version_file = map(
+    os.path.abspath, sys.argv[1:7])
 spec = importlib.util.spec_from_file_location("prom", prom_py)
 prom = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(prom)
@@ -86,6 +86,13 @@ def main():
                   f'replica="{r}",phase="prepare"}}')
         if len(result) != 1 or float(result[0]["value"][1]) < 390:
             prom.fail(f"replica {r} prepare histogram: {result}")
+    # The build: the same version and commit as GetStats, the version VERSION's.
+    build = stats.get("build", {})
+    with open(version_file) as f:
+        if build.get("version") != f.read().strip():
+            prom.fail(f"GetStats build {build} is not VERSION's")
+    wait_value(f'resdb_trace_build_info{{job="resdb",version="{build["version"]}",'
+               f'commit="{build["commit"]}"}}', 1)
     attached = prom.query(base, 'sum(resdb_trace_hook_attached{job="resdb"})')
     if not attached or float(attached[0]["value"][1]) < 40:
         prom.fail(f"attach state: {attached}")

@@ -141,6 +141,16 @@ TEST_F(PipelineTest, EveryEventExactlyOnceWithExactFieldsAt50kPerSecond) {
   v1::Stats stats = c.Stats();
   EXPECT_EQ(stats.ringbuf_drops_total(), 0u);
   EXPECT_EQ(stats.records_malformed(), 0u);
+  // The build the binary's --version prints: VERSION and the git commit.
+  std::string version = ReadFile(Runfile("VERSION"));
+  version.erase(version.find_last_not_of(" \n") + 1);
+  EXPECT_EQ(stats.build().version(), version);
+  EXPECT_FALSE(stats.build().commit().empty());
+  const RunResult v =
+      RunCommand({Runfile("collector/resdb-trace-collector"), "--version"});
+  EXPECT_EQ(v.code, 0);
+  EXPECT_NE(v.out.find(stats.build().version()), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find(stats.build().commit()), std::string::npos) << v.out;
 
   // --jsonl: every line parses, and carries the same events as the stream.
   ASSERT_EQ(c.Stop(), 0);

@@ -38,7 +38,7 @@ const std::vector<Hook>& V1Hooks() {
 #define RESDB_TRACE_X_V1_RESDB_TRACE_ABI_V1(id, name) {id, &resdb_trace_##name},
 #define RESDB_TRACE_X_V1_RESDB_TRACE_ABI_COMPAT(id, name)
 #define RESDB_TRACE_X_V1_RESDB_TRACE_ABI_DISPATCH(id, name)
-#define X(id, name, Name, abi, type, where, seq_arg, aux_arg) \
+#define X(id, name, Name, abi, type, event, where, seq_arg, aux_arg) \
   RESDB_TRACE_X_V1_##abi(id, name)
       RESDB_TRACE_HOOKS(X)
 #undef X
@@ -80,7 +80,8 @@ int main(int argc, char** argv) {
         const uint64_t n = static_cast<uint64_t>(i) * threads + t;
         const Hook& h = hooks[n % hooks.size()];
         const uint64_t seq = n % 3 == 0 ? kHotSeq : 1000 + n / 16;
-        const uint32_t self = 1 + static_cast<uint32_t>(n % kDistinctReplicaIds);
+        const uint32_t self =
+            1 + static_cast<uint32_t>(n % kDistinctReplicaIds);
         const uint32_t sender = 1 + static_cast<uint32_t>((n * 31) % 65535);
         h.fn(0xf100d000 + n, seq,
              ResdbTracePackMeta(RESDB_TRACE_TYPE_PREPARE, sender, self),

@@ -26,6 +26,7 @@
 #include "collector/profile/profiler.h"
 #include "collector/profile/summary_md.h"
 #include "lib/catalogue.h"
+#include "lib/flags/flags.h"
 
 namespace {
 
@@ -39,12 +40,13 @@ Usage:
   resdb-trace-profile --pid N [--pid M ...] [--seconds S] [-o FILE ...]
 
 Options:
-  --pid N            process to profile (repeat, or N,M)
+  --pid N            process to profile (repeat, or N,M; --pids is the same)
   --seconds S        how long to sample (default 10)
   --frequency HZ     samples per second per CPU (default 99)
   --phase NAMES      keep only these consensus phases, comma separated:
                      prepare, commit, pre_prepare, execute, request, hook
-                     names or ids ("none" = before any hook)
+                     names or ids ("none" = before any hook);
+                     --phases is the same
   --no-phases        do not attach the hook uprobes (every phase "none")
   --split-by-pid     one flamegraph tower per process
   --split-by-phase   one flamegraph tower per phase
@@ -52,13 +54,13 @@ Options:
   -o FILE            output; the format follows the name:
                        *.svg flamegraph, *.pb.gz / *.pprof pprof,
                        *.folded folded stacks, *.md markdown summary
-                     (repeatable; default: the summary on stdout)
+                     (repeatable; default: the summary on stdout;
+                     --output FILE is the same)
+  --version          print the version and exit
+  -h, --help         print this text and exit
 )";
 
-[[noreturn]] void Die(const std::string& msg, int code = 2) {
-  std::fprintf(stderr, "resdb-trace-profile: %s\n", msg.c_str());
-  std::exit(code);
-}
+using resdb_trace::flags::Die;
 
 enum class Format { kSvg, kPprof, kFolded, kMarkdown };
 
@@ -87,52 +89,34 @@ struct Args {
 
 Args Parse(int argc, char** argv) {
   Args a;
-  auto value = [&](int& i) -> std::string {
-    if (i + 1 >= argc) Die(absl::StrCat(argv[i], " needs a value"));
-    return argv[++i];
-  };
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "-h" || flag == "--help") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else if (flag == "--pid" || flag == "--pids") {
-      for (absl::string_view t :
-           absl::StrSplit(value(i), ',', absl::SkipEmpty())) {
-        uint32_t pid;
-        if (!absl::SimpleAtoi(t, &pid) || pid == 0) {
-          Die(absl::StrFormat("--pid: '%s' is not a process id", t));
-        }
-        a.pids.push_back(pid);
-      }
-    } else if (flag == "--seconds") {
-      if (!absl::SimpleAtoi(value(i), &a.seconds) || a.seconds <= 0) {
-        Die("--seconds: expected a positive number");
-      }
-    } else if (flag == "--frequency") {
-      if (!absl::SimpleAtoi(value(i), &a.frequency) || a.frequency == 0) {
-        Die("--frequency: expected a positive number of Hz");
-      }
-    } else if (flag == "--phase" || flag == "--phases") {
-      absl::StatusOr<std::vector<uint32_t>> ids =
-          resdb_trace::catalogue::ParsePhases(value(i));
-      if (!ids.ok()) Die(absl::StrCat("--phase: ", ids.status().message()));
-      a.phases.insert(a.phases.end(), ids->begin(), ids->end());
-    } else if (flag == "--no-phases") {
-      a.attach_hooks = false;
-    } else if (flag == "--split-by-pid") {
-      a.stacks.split_by_pid = true;
-    } else if (flag == "--split-by-phase") {
-      a.stacks.split_by_phase = true;
-    } else if (flag == "--title") {
-      a.title = value(i);
-    } else if (flag == "-o" || flag == "--output") {
-      a.outputs.push_back(value(i));
-      FormatOf(a.outputs.back());
-    } else {
-      Die(absl::StrCat("unknown argument '", flag, "' (see --help)"));
+  CLI::App app;
+  resdb_trace::flags::Setup(&app, "resdb-trace-profile", kUsage);
+  app.add_option("--pid,--pids", a.pids)
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->check(resdb_trace::flags::kPositive);
+  app.add_option("--seconds", a.seconds)->check(resdb_trace::flags::kPositive);
+  app.add_option("--frequency", a.frequency)
+      ->check(resdb_trace::flags::kPositive);
+  std::vector<std::string> phases;
+  app.add_option("--phase,--phases", phases)
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  app.add_flag_callback("--no-phases", [&a] { a.attach_hooks = false; });
+  app.add_flag("--split-by-pid", a.stacks.split_by_pid);
+  app.add_flag("--split-by-phase", a.stacks.split_by_phase);
+  app.add_option("--title", a.title);
+  app.add_option("-o,--output", a.outputs)->allow_extra_args(false);
+  resdb_trace::flags::ParseOrExit(&app, argc, argv);
+  for (const std::string& t : phases) {
+    if (t.empty()) continue;
+    absl::StatusOr<uint32_t> id = resdb_trace::catalogue::ParsePhase(t);
+    if (!id.ok()) {
+      Die(absl::StrCat("--phase: ", id.status().message()));
     }
+    a.phases.push_back(*id);
   }
+  for (const std::string& o : a.outputs) FormatOf(o);
   if (a.pids.empty()) Die("name at least one process with --pid");
   return a;
 }

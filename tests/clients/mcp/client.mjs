@@ -68,6 +68,7 @@ async function main() {
   // initialize: who answered, which protocol revision.
   const info = client.getServerVersion();
   check(info && info.name === 'resdb-trace', 'serverInfo.name', info);
+  check(info.version === process.env.RESDB_TRACE_VERSION, 'serverInfo.version is VERSION', info);
   check(client.getServerCapabilities()?.tools, 'tools capability', client.getServerCapabilities());
   check((client.getInstructions() || '').includes('trace_request'), 'instructions mention the workflow');
   if (mode === 'http') {

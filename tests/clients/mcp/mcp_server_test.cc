@@ -142,6 +142,7 @@ TEST_F(ServerTest, NegotiatesProtocolVersions) {
   EXPECT_EQ(r["result"]["protocolVersion"], "2025-11-25");
   EXPECT_EQ(r["result"]["serverInfo"]["name"], "t");
   EXPECT_EQ(r["result"]["serverInfo"]["title"], "Test");
+  EXPECT_EQ(r["result"]["serverInfo"]["version"], "9");
   EXPECT_EQ(r["result"]["instructions"], "do things");
   EXPECT_EQ(r["result"]["capabilities"]["tools"]["listChanged"], false);
   EXPECT_EQ(r["id"], 0);

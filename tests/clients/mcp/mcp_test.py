@@ -24,8 +24,11 @@ import sys
 import tempfile
 import time
 
-collector, cli, demo_dir, client_mjs, package_lock = map(
-    os.path.abspath, sys.argv[1:6])
+collector, cli, demo_dir, client_mjs, package_lock, version_file = map(
+    os.path.abspath, sys.argv[1:7])
+# client.mjs checks serverInfo.version against the repository's VERSION.
+with open(version_file) as f:
+    os.environ["RESDB_TRACE_VERSION"] = f.read().strip()
 DEADLINE = time.monotonic() + 240
 PROCS = []
 CLEANUP = []

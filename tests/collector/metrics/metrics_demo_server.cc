@@ -20,9 +20,10 @@
 #include <string>
 #include <thread>
 
-#include "lib/net/http_server.h"
 #include "collector/metrics/metrics.h"
 #include "collector/metrics/metrics_endpoint.h"
+#include "lib/flags/flags.h"
+#include "lib/net/http_server.h"
 
 namespace {
 
@@ -32,10 +33,7 @@ namespace metrics = resdb_trace::collector::metrics;
 std::atomic<int> g_signal{0};
 void OnSignal(int sig) { g_signal.store(sig); }
 
-[[noreturn]] void Die(const std::string& msg) {
-  std::fprintf(stderr, "metrics_demo_server: %s\n", msg.c_str());
-  std::exit(2);
-}
+using resdb_trace::flags::Die;
 
 template <typename T>
 T Check(absl::StatusOr<T> v) {
@@ -53,19 +51,22 @@ int main(int argc, char** argv) {
   std::string port_file;
   std::string address = "127.0.0.1:0";
   long events = 1234;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (i + 1 >= argc) Die(arg + " needs a value");
-    if (arg == "--port-file") {
-      port_file = argv[++i];
-    } else if (arg == "--events") {
-      events = std::strtol(argv[++i], nullptr, 10);
-    } else if (arg == "--address") {
-      address = argv[++i];
-    } else {
-      Die("unknown flag " + arg);
-    }
-  }
+  CLI::App app;
+  resdb_trace::flags::Setup(&app, "metrics_demo_server",
+                            R"(metrics_demo_server: a test /metrics endpoint.
+
+Usage: metrics_demo_server --port-file PATH [--events N] [--address ADDR]
+
+  --port-file PATH  write the bound port there once serving
+  --events N        demo_events_total's value (default 1234)
+  --address ADDR    where to listen (default 127.0.0.1:0)
+  --version         print the version and exit
+  -h, --help        print this text and exit
+)");
+  app.add_option("--port-file", port_file);
+  app.add_option("--events", events);
+  app.add_option("--address", address);
+  resdb_trace::flags::ParseOrExit(&app, argc, argv);
   if (port_file.empty()) Die("--port-file is required");
   if (events < 0 || events > 100'000'000) Die("--events out of range");
 
