@@ -214,8 +214,7 @@ grpc::Status TraceService::WatchTimelines(
           return false;
         }
         if (req.slower_than_ns() > 0 &&
-            (!t.has_execute_latency_ns() ||
-             t.execute_latency_ns() < req.slower_than_ns())) {
+            SlowestLatencyNs(t) < req.slower_than_ns()) {
           return false;
         }
         return true;

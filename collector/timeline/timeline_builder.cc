@@ -67,8 +67,8 @@ bool ViewsMatch(const std::optional<uint64_t>& a,
 // The sends one lane shows, so that proving a receipt's send is a lookup
 // instead of a walk over the sender's marks (quadratic in a lane's events).
 struct LaneSends {
-  std::set<int> any;                         // send types present
-  std::set<int> unviewed;                    // ... with no view
+  std::set<int> any;                          // send types present
+  std::set<int> unviewed;                     // ... with no view
   std::set<std::pair<int, uint64_t>> viewed;  // (type, view)
 
   void Add(v1::EventType type, const std::optional<uint64_t>& view) {
@@ -215,8 +215,8 @@ void TimelineBuilder::AddLocked(const v1::Event& e) {
 }
 
 TimelineBuilder::Replica* TimelineBuilder::Claim(uint32_t rid,
-                                                const v1::Event& e,
-                                                uint64_t seq) {
+                                                 const v1::Event& e,
+                                                 uint64_t seq) {
   const uint32_t pid = e.process().pid();
   auto it = replicas_.find(rid);
   if (it == replicas_.end()) {
@@ -693,10 +693,8 @@ void TimelineBuilder::AddViewChange(const v1::Event& e, const StageFields& s) {
   Episode& ep = *episode_;
   v1::ViewChangeEpisode& p = ep.proto;
   if (s.view && s.type != v1::EVENT_TYPE_NEW_VIEW_INSTALLED &&
-      (ep.attempted.size() < kMaxEpisodeViews ||
-       v > *ep.attempted.begin()) &&
-      ep.attempted.insert(v).second &&
-      ep.attempted.size() > kMaxEpisodeViews) {
+      (ep.attempted.size() < kMaxEpisodeViews || v > *ep.attempted.begin()) &&
+      ep.attempted.insert(v).second && ep.attempted.size() > kMaxEpisodeViews) {
     ep.attempted.erase(ep.attempted.begin());
     ++ep.attempted_not_listed;
   }
@@ -1290,8 +1288,8 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
   for (size_t i = 0; i < listed; ++i) {
     *c->add_missing() = std::move(missing[i]);
   }
-  c->set_missing_not_listed(static_cast<uint32_t>(std::min<uint64_t>(
-      not_listed, std::numeric_limits<uint32_t>::max())));
+  c->set_missing_not_listed(static_cast<uint32_t>(
+      std::min<uint64_t>(not_listed, std::numeric_limits<uint32_t>::max())));
   const uint64_t missing_total = listed + not_listed;
   const double total = static_cast<double>(observed) + missing_total;
   c->set_score(total == 0 ? 1.0 : observed / total);
@@ -1317,9 +1315,9 @@ void TimelineBuilder::CapSize(v1::Timeline* tl) const {
   for (v1::ReplicaTimeline& r : *tl->mutable_replicas()) r.clear_marks();
   if (tl->ByteSizeLong() <= cap) return;
   v1::Completeness* c = tl->mutable_completeness();
-  c->set_missing_not_listed(static_cast<uint32_t>(std::min<uint64_t>(
-      uint64_t{c->missing_not_listed()} + c->missing_size(),
-      std::numeric_limits<uint32_t>::max())));
+  c->set_missing_not_listed(static_cast<uint32_t>(
+      std::min<uint64_t>(uint64_t{c->missing_not_listed()} + c->missing_size(),
+                         std::numeric_limits<uint32_t>::max())));
   c->clear_missing();
   if (tl->ByteSizeLong() <= cap) return;
   tl->clear_requests();
@@ -1402,8 +1400,7 @@ bool Matches(const v1::ListTimelinesRequest& r, const v1::Timeline& t) {
   if (r.incomplete_only() && t.state() == v1::TIMELINE_STATE_COMPLETE) {
     return false;
   }
-  if (r.slower_than_ns() > 0 && (!t.has_execute_latency_ns() ||
-                                 t.execute_latency_ns() < r.slower_than_ns())) {
+  if (r.slower_than_ns() > 0 && SlowestLatencyNs(t) < r.slower_than_ns()) {
     return false;
   }
   return true;
@@ -1474,6 +1471,14 @@ v1::TimelineStats TimelineBuilder::Stats() {
   s.set_retained(static_cast<uint32_t>(closed_.size()));
   s.set_replicas(static_cast<uint32_t>(replicas_.size()));
   return s;
+}
+
+int64_t SlowestLatencyNs(const v1::Timeline& t) {
+  int64_t slowest = t.has_execute_latency_ns() ? t.execute_latency_ns() : 0;
+  for (const v1::ClientRequest& q : t.requests()) {
+    if (q.has_latency_ns()) slowest = std::max(slowest, q.latency_ns());
+  }
+  return slowest;
 }
 
 }  // namespace resdb_trace::collector

@@ -87,6 +87,13 @@ struct TimelineOptions {
   size_t max_proxies = 4096;
 };
 
+// What a "slower than" filter judges a timeline by: the longer of its
+// execute latency (pre-prepare → the 2f+1-th replica executed) and the
+// slowest client request it carries (sent → replied at the proxy), so a
+// request that waited across a view change counts as slow even when the
+// instance that finally ran it was quick. 0 when neither was observed.
+int64_t SlowestLatencyNs(const v1::Timeline& t);
+
 class TimelineBuilder {
  public:
   using Sink = std::function<void(const v1::TimelineUpdate&)>;

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
-#include <string>
 #include <random>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -649,6 +649,19 @@ TEST(TimelineBuilderTest, ListFiltersSlowAndIncomplete) {
   EXPECT_EQ(all.timelines(0).replicas_size(), 0);
 }
 
+TEST(TimelineBuilderTest, SlowMeansWhatTheClientWaitedToo) {
+  v1::Timeline t;
+  EXPECT_EQ(SlowestLatencyNs(t), 0);
+  t.set_execute_latency_ns(3'000'000);
+  EXPECT_EQ(SlowestLatencyNs(t), 3'000'000);
+  // A request sent before a view change, answered after it: the instance
+  // that ran it was quick, its client was not.
+  t.add_requests()->set_latency_ns(950'000'000);
+  t.add_requests();  // its reply was not traced
+  EXPECT_EQ(SlowestLatencyNs(t), 950'000'000);
+  t.clear_execute_latency_ns();
+  EXPECT_EQ(SlowestLatencyNs(t), 950'000'000);
+}
 
 // Hostile input: the traced process controls every hook argument.
 
@@ -698,8 +711,8 @@ TEST(TimelineBuilderTest, ReplicaIdClaimedByASecondLiveProcessIsNotMerged) {
   fx.Feed(sim.Instance(1, 0, kSec, 1, 0x1).events);
   std::vector<v1::Event> in = sim.Instance(2, 0, 2 * kSec, 2, 0x2).events;
   for (int i = 0; i < 100; ++i) {
-    in.push_back(Hook(v1::EVENT_TYPE_PREPARE_RECEIVED, 2, 6666, 2,
-                      2 * kSec + i, 0, 9));
+    in.push_back(
+        Hook(v1::EVENT_TYPE_PREPARE_RECEIVED, 2, 6666, 2, 2 * kSec + i, 0, 9));
     in.push_back(Hook(v1::EVENT_TYPE_PRE_PREPARE_SENT, 2, 6667 + i % 10, 3,
                       2 * kSec + i, 7));
   }
@@ -805,8 +818,8 @@ TEST(TimelineBuilderTest, OneSeqFloodedIsCappedCountedAndCut) {
                         0, 2 + i % 3));
   }
   for (int i = 0; i < 50; ++i) {
-    fx.builder.Add(Hook(v1::EVENT_TYPE_REQUEST_RECEIVED, 1, 1001, 6,
-                        kSec + i, 0, 0, 100 + i));
+    fx.builder.Add(Hook(v1::EVENT_TYPE_REQUEST_RECEIVED, 1, 1001, 6, kSec + i,
+                        0, 0, 100 + i));
   }
   fx.builder.Flush();
   const v1::TimelineStats stats = fx.builder.Stats();
@@ -892,8 +905,8 @@ TEST(TimelineBuilderTest, IncreasingViewsKeepAViewChangeEpisodeBounded) {
   ASSERT_EQ(ep.attempted_views_size(), 64);
   EXPECT_EQ(ep.attempted_views(0), 20000u - 63);
   EXPECT_EQ(ep.attempted_views(63), 20000u);
-  EXPECT_TRUE(std::is_sorted(ep.attempted_views().begin(),
-                             ep.attempted_views().end()));
+  EXPECT_TRUE(
+      std::is_sorted(ep.attempted_views().begin(), ep.attempted_views().end()));
   EXPECT_EQ(ep.attempted_views_not_listed(), 20000u - 64);
   const v1::ReplicaViewChange* two = nullptr;
   for (const auto& r : ep.replicas()) {
@@ -912,23 +925,23 @@ TEST(TimelineBuilderTest, ProxiesAndViewPrimariesAreCappedRepliesLinkInOrder) {
   o.max_proxies = 8;
   Fixture fx(o);
   for (uint64_t p = 1; p <= 100; ++p) {
-    fx.builder.Add(Hook(v1::EVENT_TYPE_CLIENT_BATCH_SENT, kProxy, 1100, p,
-                        kSec, 0, 0, 1000 + p));
+    fx.builder.Add(Hook(v1::EVENT_TYPE_CLIENT_BATCH_SENT, kProxy, 1100, p, kSec,
+                        0, 0, 1000 + p));
   }
   for (uint64_t v = 1; v <= 2000; ++v) {
-    fx.builder.Add(Hook(v1::EVENT_TYPE_PRE_PREPARE_SENT, 1, 1001, 10 + v % 3,
-                        kSec, v));
+    fx.builder.Add(
+        Hook(v1::EVENT_TYPE_PRE_PREPARE_SENT, 1, 1001, 10 + v % 3, kSec, v));
   }
   // Requests of proxies 1098, 1099, 1098 on seq 50; two replies of 1098,
   // one of 1099.
   for (uint64_t p : {1098, 1099, 1098}) {
-    fx.builder.Add(Hook(v1::EVENT_TYPE_REQUEST_RECEIVED, 1, 1001, 50, 2 * kSec,
-                        0, 0, p));
+    fx.builder.Add(
+        Hook(v1::EVENT_TYPE_REQUEST_RECEIVED, 1, 1001, 50, 2 * kSec, 0, 0, p));
   }
   int64_t t = 3 * kSec;
   for (uint64_t p : {1098, 1098, 1099}) {
-    fx.builder.Add(Hook(v1::EVENT_TYPE_REPLY_TO_CLIENT, kProxy, 1100, 50, ++t,
-                        0, 0, p));
+    fx.builder.Add(
+        Hook(v1::EVENT_TYPE_REPLY_TO_CLIENT, kProxy, 1100, 50, ++t, 0, 0, p));
   }
   const v1::TimelineStats stats = fx.builder.Stats();
   EXPECT_EQ(stats.proxies_forgotten(), 92u);
