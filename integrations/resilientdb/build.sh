@@ -121,9 +121,15 @@ fi
 
 # --- 2. The offline overlay (every run: cheap, and follows this checkout). ----
 step "overlay: offline WORKSPACE, Debian libraries, stand-in rules"
-rm -rf "$tree/resdb_trace_offline"
-cp -r "$offline" "$tree/resdb_trace_offline"
-rm -f "$tree/resdb_trace_offline/WORKSPACE.in"
+rm -rf "$tree/resdb_trace_offline.new"
+cp -r "$offline" "$tree/resdb_trace_offline.new"
+rm -f "$tree/resdb_trace_offline.new/WORKSPACE.in"
+if diff -r "$tree/resdb_trace_offline.new" "$tree/resdb_trace_offline" >/dev/null 2>&1; then
+  rm -rf "$tree/resdb_trace_offline.new"
+else
+  rm -rf "$tree/resdb_trace_offline"
+  mv "$tree/resdb_trace_offline.new" "$tree/resdb_trace_offline"
+fi
 sed -e "s|@RESDB_TRACE@|$root|g" -e "s|@SHARED@|$shared|g" \
   "$offline/WORKSPACE.in" >"$tree/WORKSPACE.new"
 cmp -s "$tree/WORKSPACE.new" "$tree/WORKSPACE" 2>/dev/null &&
@@ -144,10 +150,14 @@ flags=(
   --nosandbox_debug
   --noshow_progress --color=no --curses=no
 )
+# Same startup options on every call, or Bazel restarts its server.
+# 9>&-: the server outlives this script and must not inherit the lock.
+rdb_bazel() {
+  (cd "$tree" && bazel --output_base="$build/output_base" --max_idle_secs=600 "$@" 9>&-)
+}
 step "bazel: building ${#targets[@]} targets (-O3, frame pointers; log: $log)"
 start=$(date +%s)
-if ! (cd "$tree" && bazel --output_base="$build/output_base" --max_idle_secs=600 \
-  build "${flags[@]}" "${targets[@]}") >>"$log" 2>&1; then
+if ! rdb_bazel build "${flags[@]}" "${targets[@]}" >>"$log" 2>&1; then
   echo "resilientdb: bazel build failed after $(($(date +%s) - start)) s; first errors:" >&2
   grep -E '^ERROR:|error:' "$log" | head -n 8 | sed 's/^/  /' >&2
   die "full log: $log"
@@ -156,7 +166,7 @@ secs=$(($(date +%s) - start))
 
 # --- 4. The binaries. --------------------------------------------------------
 mkdir -p "$out"
-bin=$(cd "$tree" && bazel --output_base="$build/output_base" info bazel-bin 2>>"$log")
+bin=$(rdb_bazel info "${flags[@]}" bazel-bin 2>>"$log")
 for t in "${targets[@]}"; do
   rel=${t#//}
   f=$bin/${rel/://}
@@ -169,7 +179,7 @@ done
   echo "source_sha256: $src_hash"
   echo "patch: $( ((use_patch)) && echo "$patch_file ($patch_hash)" || echo none)"
   echo "resdb_trace: $root"
-  echo "bazel: $(bazel --output_base="$build/output_base" version 2>/dev/null | sed -n 's/^Build label: //p')"
+  echo "bazel: $(dpkg-query -W -f='bazel-bootstrap ${Version}' bazel-bootstrap 2>/dev/null || echo unknown)"
   echo "copts: ResilientDB .bazelrc (-std=c++17 -O3) + -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer"
   echo "build_dir: $build"
 } >"$out/BUILD_INFO"
