@@ -52,7 +52,7 @@ alive() {
     [[ $(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) != Z ]] &&
     [[ $(readlink "/proc/$1/exe" 2>/dev/null) == "$(realpath "$kv")" ]]
 }
-pid_of() { [[ -f $dir/pids ]] && awk -v n="node$1" '$1 == n { print $2 }' "$dir/pids"; }
+pid_of() { [[ ! -f $dir/pids ]] || awk -v n="node$1" '$1 == n { print $2 }' "$dir/pids"; }
 
 # --- keys, certificates, configs (ResilientDB's tools) -----------------------
 setup() {
@@ -198,6 +198,7 @@ request() {
 load() {
   local n=${1:?load N [PREFIX]} prefix=${2:-k} i ok_set=0 ok_get=0 start end
   [[ -f $dir/client.config ]] || die "no cluster in $dir (cluster.sh start)"
+  alive "$(pid_of "$proxy")" || die "the proxy (node$proxy) is not running (cluster.sh status)"
   start=$(date +%s.%N)
   for ((i = 0; i < n; i++)); do
     request set "$prefix$i" "v$i" | grep -q 'ret = 0' && ok_set=$((ok_set + 1))
@@ -218,6 +219,6 @@ case $cmd in
   load) load "$@" ;;
   set) request set "${1:?set K V}" "${2:?set K V}" ;;
   get) request get "${1:?get K}" ;;
-  pids) awk '{ print $2 }' "$dir/pids" ;;
+  pids) [[ ! -f $dir/pids ]] || awk '{ print $2 }' "$dir/pids" ;;
   *) die "unknown command $cmd" ;;
 esac
