@@ -124,6 +124,10 @@ step "overlay: offline WORKSPACE, Debian libraries, stand-in rules"
 rm -rf "$tree/resdb_trace_offline.new"
 cp -r "$offline" "$tree/resdb_trace_offline.new"
 rm -f "$tree/resdb_trace_offline.new/WORKSPACE.in"
+# BUILD.offline / WORKSPACE.offline here, so that resdb_trace's own Bazel
+# does not take offline/ for packages; BUILD / WORKSPACE in the tree.
+find "$tree/resdb_trace_offline.new" -name '*.offline' -print0 |
+  while IFS= read -r -d '' f; do mv "$f" "${f%.offline}"; done
 if diff -r "$tree/resdb_trace_offline.new" "$tree/resdb_trace_offline" >/dev/null 2>&1; then
   rm -rf "$tree/resdb_trace_offline.new"
 else
