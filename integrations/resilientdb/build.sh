@@ -159,7 +159,7 @@ flags=(
 rdb_bazel() {
   (cd "$tree" && bazel --output_base="$build/output_base" --max_idle_secs=600 "$@" 9>&-)
 }
-step "bazel: building ${#targets[@]} targets (-O3, frame pointers; log: $log)"
+step "bazel: building ${#targets[@]} targets (ResilientDB's .bazelrc + frame pointers; log: $log)"
 start=$(date +%s)
 if ! rdb_bazel build "${flags[@]}" "${targets[@]}" >>"$log" 2>&1; then
   echo "resilientdb: bazel build failed after $(($(date +%s) - start)) s; first errors:" >&2
@@ -184,7 +184,8 @@ done
   echo "patch: $( ((use_patch)) && echo "$patch_file ($patch_hash)" || echo none)"
   echo "resdb_trace: $root"
   echo "bazel: $(dpkg-query -W -f='bazel-bootstrap ${Version}' bazel-bootstrap 2>/dev/null || echo unknown)"
-  echo "copts: ResilientDB .bazelrc (-std=c++17 -O3) + -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer"
+  echo "bazelrc: $(grep -h '^build' "$tree/.bazelrc" 2>/dev/null | paste -sd ';')"
+  echo "flags: ${flags[*]}"
   echo "build_dir: $build"
 } >"$out/BUILD_INFO"
 step "done in ${secs} s: $(cd "$out" && ls kv_service kv_service_tools key_generator_tools certificate_tools | paste -sd ' ') in $out"
