@@ -20,6 +20,11 @@ PACKAGES=(
   git prometheus chromium
   # hardening: libFuzzer runtime (scripts/fuzz.sh), certificates (tests/faults)
   libclang-rt-dev openssl
+  # real ResilientDB, built offline (integrations/resilientdb/build.sh):
+  # its libraries from Debian, bazel_skylib, asio for Crow, patch(1)
+  libgoogle-glog-dev libgflags-dev libleveldb-dev libsnappy-dev
+  libcrypto++-dev libboost-dev prometheus-cpp-dev libasio-dev bazel-skylib
+  patch
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Checks integrations/resilientdb/resdb_trace.patch offline, against the
-# pristine upstream files vendored in integrations/resilientdb/upstream:
-#   1. the patch names the commit the vendored files come from;
-#   2. it touches exactly the vendored files, which contain no hook before;
-#   3. `git apply --check`, then `git apply`, in a fresh git repository;
+# Checks integrations/resilientdb/resdb_trace.patch offline, against Apache
+# ResilientDB's release candidate v1.12.0-incubating-rc3 (ee21e870), unpacked
+# from ../shared/resilientdb/ (beside the project's root; RESDB_SHARED_DIR
+# overrides) into a temporary directory:
+#   1. the snapshot is the expected one (sha256) and the patch names its base
+#      commit (master ce65a1ed, which the patch was made against);
+#   2. every file the patch touches is in the snapshot and mentions no hook
+#      before;
+#   3. `git apply --check`, then `git apply`, in a fresh git repository, and
+#      `patch --fuzz=0` (what build.sh uses) too;
 #   4. every catalogue hook (include/resdb_trace/catalog.h, read through
 #      :catalog_dump) that names a ResilientDB file is called in that file;
 #      DeepObserve's compat hooks, which the patch replaces by v1 hooks, must
@@ -23,7 +28,10 @@ apply_sh=$(realpath "$2")
 catalog_dump=$3
 exports_bzl=$4
 hooks_h=$5
-upstream=$(dirname "$patch")/upstream
+root=$(cd "$(dirname "$patch")/../.." && pwd)
+shared=${RESDB_SHARED_DIR:-$(dirname "$root")/shared/resilientdb}
+snapshot=$shared/resilientdb-v1.12.0-incubating-rc3-ee21e870.tar.gz
+snapshot_sha256=e74f2fee2bb56bc607ed84e5986b51715378d579c4084c1a8672c0bf417bb74a
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 export HOME=$tmp GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
 git=(git -c user.name=test -c user.email=test@localhost -c init.defaultBranch=main)
@@ -39,38 +47,43 @@ die() {
 }
 
 command -v git >/dev/null || die "git is not installed (the test runs git apply)"
-[[ -f $upstream/NOTICE ]] || die "no $upstream/NOTICE"
+[[ -f $snapshot ]] || die "no ResilientDB snapshot at $snapshot (the project expects
+../shared/resilientdb/ beside its root; set RESDB_SHARED_DIR, e.g. with
+bazel test --test_env=RESDB_SHARED_DIR=/path/to/shared/resilientdb)"
 
-# Copies the vendored files to $1 with their upstream names, as a git repo.
+# Unpacks the snapshot to $1, as a git repo.
+pristine=$tmp/pristine
+mkdir -p "$pristine"
+tar -xzf "$snapshot" -C "$pristine" || die "cannot unpack $snapshot"
+[[ -d $pristine/resilientdb ]] || die "$snapshot does not unpack to resilientdb/"
 make_tree() {
-  local dir=$1 f
-  mkdir -p "$dir"
-  (cd "$upstream" && find . -type f ! -path ./NOTICE ! -path ./LICENSE) |
-    while read -r f; do
-      mkdir -p "$dir/$(dirname "$f")"
-      cp "$upstream/$f" "$dir/${f%.upstream}"
-    done
+  local dir=$1
+  cp -a "$pristine/resilientdb" "$dir"
   (cd "$dir" && "${git[@]}" init -q && "${git[@]}" add -A &&
     "${git[@]}" commit -qm pristine) || die "cannot create a git repo in $dir"
 }
 
-# --- 1. The commit. ---------------------------------------------------------
+# --- 1. The snapshot and the commit. ----------------------------------------
+sum=$(sha256sum "$snapshot" | cut -c1-64)
+[[ $sum == "$snapshot_sha256" ]] ||
+  fail "$snapshot has sha256 $sum, not $snapshot_sha256 (see $shared/README.md)"
 base=$(sed -n 's/^Base: apache\/incubator-resilientdb master \([0-9a-f]\{40\}\)$/\1/p' "$patch")
 [[ -n $base ]] || die "the patch has no 'Base: apache/incubator-resilientdb master <sha>' line"
-grep -q "^Commit: *$base " "$upstream/NOTICE" ||
-  fail "upstream/NOTICE does not name the patch's base commit $base"
-echo "base commit: $base"
+echo "base commit: $base; checked against rc3 ee21e870 ($(basename "$snapshot"))"
 
-# --- 2. Exactly the vendored files. -----------------------------------------
+# --- 2. The patched files exist and have no hook yet. -----------------------
 tree=$tmp/patched
 make_tree "$tree"
-diff <(sed -n 's|^diff --git a/\([^ ]*\) b/.*|\1|p' "$patch" | sort) \
-  <(cd "$tree" && git ls-files | sort) >"$tmp/files.diff" ||
-  fail "the patch's files and the vendored files differ (< patch, > vendored):
-$(cat "$tmp/files.diff")"
-if grep -rlE 'resdb_trace|ResdbTrace|RESDB_TRACE' "$tree" --exclude-dir=.git; then
-  fail "the pristine files above already mention resdb_trace"
-fi
+sed -n 's|^diff --git a/\([^ ]*\) b/.*|\1|p' "$patch" | sort >"$tmp/files"
+[[ -s $tmp/files ]] || die "the patch changes no file"
+while read -r f; do
+  if [[ ! -f $tree/$f ]]; then
+    fail "the patch changes $f, which rc3 does not have"
+  elif grep -lE 'resdb_trace|ResdbTrace|RESDB_TRACE' "$tree/$f"; then
+    fail "the pristine $f above already mentions resdb_trace"
+  fi
+done <"$tmp/files"
+echo "files the patch changes: $(wc -l <"$tmp/files")"
 
 # --- 3. git apply. ----------------------------------------------------------
 (cd "$tree" && git apply --check "$patch") || die "git apply --check failed"
@@ -78,6 +91,13 @@ fi
 (cd "$tree" && git apply --reverse --check "$patch") ||
   fail "the applied patch does not reverse cleanly"
 echo "git apply: $(cd "$tree" && git diff --shortstat)"
+# build.sh applies it with patch(1), without fuzz.
+patchcopy=$tmp/patchcopy
+cp -a "$pristine/resilientdb" "$patchcopy"
+(cd "$patchcopy" && patch -p1 --forward --batch --fuzz=0 --silent <"$patch") ||
+  fail "patch -p1 --fuzz=0 (build.sh) does not apply the patch"
+diff -r -x .git "$tree" "$patchcopy" >/dev/null ||
+  fail "patch(1) and git apply give different trees"
 
 # --- 4. Every catalogue point. ----------------------------------------------
 "$catalog_dump" >"$tmp/catalog.tsv" || die "catalog_dump failed"
