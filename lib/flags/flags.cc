@@ -92,7 +92,19 @@ std::string ErrorLine(const CLI::Error& error) {
   return line + "; see --help";
 }
 
+void LastOneWins(CLI::App* app) {
+  for (CLI::Option* o : app->get_options([](CLI::Option* opt) {
+         return opt->get_items_expected_max() == 1;
+       })) {
+    o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  }
+  for (CLI::App* sub : app->get_subcommands([](CLI::App*) { return true; })) {
+    LastOneWins(sub);
+  }
+}
+
 void ParseOrExit(CLI::App* app, int argc, char** argv) {
+  LastOneWins(app);
   try {
     app->parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -44,6 +44,11 @@ void SetUsage(CLI::App* subcommand, std::string usage);
 // exit 0, any error prints one line naming the flag and exits 2.
 void ParseOrExit(CLI::App* app, int argc, char** argv);
 
+// Makes every single-valued option of `app` and its subcommands take the
+// last of repeated values, as the hand-written parsers did (scripts and tests
+// pass a default first and an override after it). ParseOrExit calls it.
+void LastOneWins(CLI::App* app);
+
 // The one-line text ParseOrExit prints for `error`, without the program name
 // (for tests, and binaries that report errors their own way).
 std::string ErrorLine(const CLI::Error& error);

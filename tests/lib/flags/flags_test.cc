@@ -37,6 +37,25 @@ TEST(Flags, BothValueSpellingsAndRepeatedLists) {
   }
 }
 
+TEST(Flags, TheLastOfARepeatedSingleValueWins) {
+  CLI::App app;
+  std::string listen;
+  std::vector<int> ids;
+  CLI::App* sub = app.add_subcommand("sub");
+  int width = 0;
+  app.add_option("--listen", listen);
+  app.add_option("--ids", ids)->delimiter(',');
+  sub->add_option("--width", width);
+  EXPECT_NE(Parse(&app, {"--listen", "a", "--listen", "b"}), "");
+  LastOneWins(&app);
+  EXPECT_EQ(Parse(&app, {"--listen", "a", "--listen=b", "--ids", "1", "--ids",
+                         "2", "sub", "--width", "3", "--width", "4"}),
+            "");
+  EXPECT_EQ(listen, "b");
+  EXPECT_EQ(ids, (std::vector<int>{1, 2}));
+  EXPECT_EQ(width, 4);
+}
+
 TEST(Flags, ErrorsAreOneLineNamingTheFlag) {
   CLI::App app;
   int n = 0;
