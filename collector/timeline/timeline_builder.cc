@@ -67,8 +67,8 @@ bool ViewsMatch(const std::optional<uint64_t>& a,
 // The sends one lane shows, so that proving a receipt's send is a lookup
 // instead of a walk over the sender's marks (quadratic in a lane's events).
 struct LaneSends {
-  std::set<int> any;                         // send types present
-  std::set<int> unviewed;                    // ... with no view
+  std::set<int> any;                          // send types present
+  std::set<int> unviewed;                     // ... with no view
   std::set<std::pair<int, uint64_t>> viewed;  // (type, view)
 
   void Add(v1::EventType type, const std::optional<uint64_t>& view) {
@@ -215,8 +215,8 @@ void TimelineBuilder::AddLocked(const v1::Event& e) {
 }
 
 TimelineBuilder::Replica* TimelineBuilder::Claim(uint32_t rid,
-                                                const v1::Event& e,
-                                                uint64_t seq) {
+                                                 const v1::Event& e,
+                                                 uint64_t seq) {
   const uint32_t pid = e.process().pid();
   auto it = replicas_.find(rid);
   if (it == replicas_.end()) {
@@ -693,10 +693,8 @@ void TimelineBuilder::AddViewChange(const v1::Event& e, const StageFields& s) {
   Episode& ep = *episode_;
   v1::ViewChangeEpisode& p = ep.proto;
   if (s.view && s.type != v1::EVENT_TYPE_NEW_VIEW_INSTALLED &&
-      (ep.attempted.size() < kMaxEpisodeViews ||
-       v > *ep.attempted.begin()) &&
-      ep.attempted.insert(v).second &&
-      ep.attempted.size() > kMaxEpisodeViews) {
+      (ep.attempted.size() < kMaxEpisodeViews || v > *ep.attempted.begin()) &&
+      ep.attempted.insert(v).second && ep.attempted.size() > kMaxEpisodeViews) {
     ep.attempted.erase(ep.attempted.begin());
     ++ep.attempted_not_listed;
   }
@@ -1290,8 +1288,8 @@ v1::Timeline TimelineBuilder::Render(const Open& o, bool closing,
   for (size_t i = 0; i < listed; ++i) {
     *c->add_missing() = std::move(missing[i]);
   }
-  c->set_missing_not_listed(static_cast<uint32_t>(std::min<uint64_t>(
-      not_listed, std::numeric_limits<uint32_t>::max())));
+  c->set_missing_not_listed(static_cast<uint32_t>(
+      std::min<uint64_t>(not_listed, std::numeric_limits<uint32_t>::max())));
   const uint64_t missing_total = listed + not_listed;
   const double total = static_cast<double>(observed) + missing_total;
   c->set_score(total == 0 ? 1.0 : observed / total);
@@ -1317,9 +1315,9 @@ void TimelineBuilder::CapSize(v1::Timeline* tl) const {
   for (v1::ReplicaTimeline& r : *tl->mutable_replicas()) r.clear_marks();
   if (tl->ByteSizeLong() <= cap) return;
   v1::Completeness* c = tl->mutable_completeness();
-  c->set_missing_not_listed(static_cast<uint32_t>(std::min<uint64_t>(
-      uint64_t{c->missing_not_listed()} + c->missing_size(),
-      std::numeric_limits<uint32_t>::max())));
+  c->set_missing_not_listed(static_cast<uint32_t>(
+      std::min<uint64_t>(uint64_t{c->missing_not_listed()} + c->missing_size(),
+                         std::numeric_limits<uint32_t>::max())));
   c->clear_missing();
   if (tl->ByteSizeLong() <= cap) return;
   tl->clear_requests();
@@ -1419,30 +1417,39 @@ void Summarize(v1::Timeline* t) {
 
 v1::ListTimelinesResponse TimelineBuilder::List(
     const v1::ListTimelinesRequest& request) {
-  absl::MutexLock lock(&mu_);
   v1::ListTimelinesResponse resp;
   const uint32_t limit = request.limit() == 0 ? 100 : request.limit();
   uint32_t more = 0;
-  auto add = [&](v1::Timeline t) {
+  auto add = [&](const v1::Timeline& t) {
     if (!Matches(request, t)) return;
     if (static_cast<uint32_t>(resp.timelines_size()) >= limit) {
       ++more;
       return;
     }
-    if (request.summary_only()) Summarize(&t);
-    *resp.add_timelines() = std::move(t);
+    v1::Timeline* out = resp.add_timelines();
+    *out = t;
+    if (request.summary_only()) Summarize(out);
   };
-  if (request.include_open()) {
-    for (auto it = open_.rbegin(); it != open_.rend(); ++it) {
-      add(Render(it->second, false, v1::TIMELINE_STATE_UNSPECIFIED));
+  // Under the lock: open timelines (their state is the builder's) and
+  // pointers to the closed ones, which are immutable. Matching and copying
+  // the closed ones, the bulk of a large page, happens after it, so a long
+  // listing does not stall the events the builder is fed.
+  std::vector<std::shared_ptr<const v1::Timeline>> closed;
+  {
+    absl::MutexLock lock(&mu_);
+    if (request.include_open()) {
+      for (auto it = open_.rbegin(); it != open_.rend(); ++it) {
+        add(Render(it->second, false, v1::TIMELINE_STATE_UNSPECIFIED));
+      }
     }
+    closed.assign(closed_.rbegin(), closed_.rend());
+    *resp.mutable_stats() = stats_;
+    resp.mutable_stats()->set_open(static_cast<uint32_t>(open_.size()));
+    resp.mutable_stats()->set_retained(static_cast<uint32_t>(closed_.size()));
+    resp.mutable_stats()->set_replicas(static_cast<uint32_t>(replicas_.size()));
   }
-  for (auto it = closed_.rbegin(); it != closed_.rend(); ++it) add(**it);
+  for (const auto& t : closed) add(*t);
   resp.set_more(more);
-  *resp.mutable_stats() = stats_;
-  resp.mutable_stats()->set_open(static_cast<uint32_t>(open_.size()));
-  resp.mutable_stats()->set_retained(static_cast<uint32_t>(closed_.size()));
-  resp.mutable_stats()->set_replicas(static_cast<uint32_t>(replicas_.size()));
   return resp;
 }
 

@@ -124,17 +124,17 @@ std::optional<std::string> CheckBrowserRequest(const Request& request,
       return absl::StrFormat("malformed Host header '%s'", *h);
     }
     const bool allowed =
-        IsLoopbackHost(host->host) || IsIpLiteral(host->host) ||
+        IsLoopbackHost(host->host) ||
+        (policy.allow_ip_literal_hosts && IsIpLiteral(host->host)) ||
         std::any_of(policy.allowed_hosts.begin(), policy.allowed_hosts.end(),
                     [&](const std::string& name) {
                       return absl::AsciiStrToLower(name) == host->host;
                     });
     if (!allowed) {
       return absl::StrFormat(
-          "Host '%s' is not a loopback name, an IP address or an allowed "
-          "name (DNS-rebinding protection; allow a name with "
-          "--http-allow-host)",
-          *h);
+          "Host '%s' is not a loopback name%s or an allowed name "
+          "(DNS-rebinding protection; allow a name with --http-allow-host)",
+          *h, policy.allow_ip_literal_hosts ? ", an IP address" : "");
     }
   }
   std::optional<std::string_view> origin = request.Header("origin");

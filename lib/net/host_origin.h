@@ -42,9 +42,12 @@ bool IsLoopbackHost(std::string_view host);
 bool IsIpLiteral(std::string_view host);
 
 struct BrowserPolicy {
-  // DNS names accepted in Host besides loopback names and IP literals
-  // (--http-allow-host), compared case-insensitively.
+  // Names accepted in Host besides loopback names (--http-allow-host),
+  // compared case-insensitively.
   std::vector<std::string> allowed_hosts;
+  // Accept any IP literal in Host (a Prometheus server scraping by address);
+  // safe against DNS rebinding, since no name is involved.
+  bool allow_ip_literal_hosts = false;
   // Accept a cross-origin Origin that is a loopback origin on any port (MCP
   // clients such as a local inspector page).
   bool allow_loopback_origins = false;
@@ -53,10 +56,10 @@ struct BrowserPolicy {
 };
 
 // nullopt when `request` may be served; otherwise why it is refused (answer
-// 403). Host, when present, must name a loopback host, an IP literal or an
-// allowed name. Origin, when present, must be the request's own origin
-// (same host and port as Host), or a loopback origin when the policy allows
-// them, or anything with allow_any_origin; "null" is refused.
+// 403). Host, when present, must name a loopback host, an allowed name, or
+// an IP literal when the policy allows them. Origin, when present, must be the
+// request's own origin (same host and port as Host), or a loopback origin when
+// the policy allows them, or anything with allow_any_origin; "null" is refused.
 std::optional<std::string> CheckBrowserRequest(const Request& request,
                                                const BrowserPolicy& policy);
 

@@ -61,7 +61,11 @@ TEST(HostOrigin, HostMustBeLoopbackLiteralOrAllowed) {
   BrowserPolicy p;
   EXPECT_FALSE(CheckBrowserRequest(With({}), p));  // HTTP/1.0, no Host
   EXPECT_FALSE(CheckBrowserRequest(With({{"host", "127.0.0.1:1"}}), p));
+  EXPECT_TRUE(CheckBrowserRequest(With({{"host", "10.1.2.3:9464"}}), p));
+  EXPECT_TRUE(CheckBrowserRequest(With({{"host", "collector.lan:1"}}), p));
+  p.allow_ip_literal_hosts = true;
   EXPECT_FALSE(CheckBrowserRequest(With({{"host", "10.1.2.3:9464"}}), p));
+  EXPECT_FALSE(CheckBrowserRequest(With({{"host", "[fe80::1]:9464"}}), p));
   EXPECT_TRUE(CheckBrowserRequest(With({{"host", "collector.lan:1"}}), p));
   EXPECT_TRUE(CheckBrowserRequest(With({{"host", "bad host"}}), p));
   p.allowed_hosts = {"Collector.LAN"};
