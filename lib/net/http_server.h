@@ -89,7 +89,7 @@ class HttpServer {
     size_t max_connections_per_peer = 32;
     // Concurrent Server-Sent Events streams; more are answered 503, so
     // streams cannot take the slots ordinary requests need.
-    size_t max_streams = 32;
+    size_t max_streams = 16;
     // Largest request, header section plus body; larger ones are 413.
     size_t max_request_bytes = 64 * 1024;
     // Time a client has to send its whole request (408 after it).
