@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "lib/net/host_origin.h"
 
 namespace resdb_trace::collector::mcp {
 namespace {
@@ -43,26 +44,11 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-bool ConsumePrefix(std::string_view* s, std::string_view prefix) {
-  if (s->substr(0, prefix.size()) != prefix) return false;
-  s->remove_prefix(prefix.size());
-  return true;
-}
-
-http::Response TooManySessions() {
-  http::Response r = JsonRpcErrorResponse(
-      503, kInternalError,
-      "Service Unavailable: too many MCP sessions; end one (DELETE /mcp) and "
-      "retry");
-  r.headers.emplace_back("Retry-After", "1");
-  return r;
-}
-
-http::Response OutboxFull() {
-  http::Response r = JsonRpcErrorResponse(
-      503, kInternalError,
-      "Service Unavailable: the /sse stream has not read earlier replies; "
-      "read them and retry");
+// 503 with Retry-After: a limit that frees itself (sessions end, the
+// stream reads).
+http::Response Busy(const std::string& message) {
+  http::Response r = JsonRpcErrorResponse(503, kInternalError,
+                                          "Service Unavailable: " + message);
   r.headers.emplace_back("Retry-After", "1");
   return r;
 }
@@ -80,22 +66,8 @@ http::Response JsonRpcErrorResponse(int http_status, int code,
 }
 
 bool IsLoopbackOrigin(std::string_view origin) {
-  std::string_view rest = origin;
-  if (ConsumePrefix(&rest, "http://") || ConsumePrefix(&rest, "https://")) {
-    std::string_view host = rest;
-    if (!host.empty() && host[0] == '[') {
-      const size_t end = host.find(']');
-      if (end == std::string_view::npos) return false;
-      host = host.substr(0, end + 1);
-      rest.remove_prefix(host.size());
-    } else {
-      host = host.substr(0, host.find(':'));
-      rest.remove_prefix(host.size());
-    }
-    if (!rest.empty() && rest[0] != ':') return false;
-    return Lower(host) == "localhost" || host == "127.0.0.1" || host == "[::1]";
-  }
-  return false;
+  std::optional<http::Origin> o = http::ParseOrigin(origin);
+  return o.has_value() && http::IsLoopbackHost(o->authority.host);
 }
 
 absl::Status HttpTransport::Register(http::HttpServer* http) {
@@ -222,7 +194,8 @@ http::Response HttpTransport::Post(const http::Request& request) {
       (message.is_array() && message.size() == 1 && IsInitialize(message[0]));
   if (init) {
     entry = NewSession(/*legacy=*/false, request.peer, &id);
-    if (entry == nullptr) return TooManySessions();
+    if (entry == nullptr)
+      return Busy("too many MCP sessions; end one (DELETE /mcp) and retry");
   } else {
     auto header = request.Header(kSessionHeader);
     if (!header) {
@@ -330,7 +303,9 @@ http::Response HttpTransport::PostMessage(const http::Request& request) {
   {
     absl::MutexLock l(&e->mu);
     if (e->outbox_bytes >= options_.max_outbox_bytes) {
-      return OutboxFull();
+      return Busy(
+          "the /sse stream has not read earlier replies; read them and "
+          "retry");
     }
   }
   std::string why;
@@ -341,7 +316,9 @@ http::Response HttpTransport::PostMessage(const http::Request& request) {
     std::string text = Dump(reply);
     absl::MutexLock l(&e->mu);
     if (e->outbox_bytes + text.size() > options_.max_outbox_bytes) {
-      return OutboxFull();
+      return Busy(
+          "the /sse stream has not read earlier replies; read them and "
+          "retry");
     }
     e->outbox_bytes += text.size();
     e->outbox.push_back(std::move(text));

@@ -103,7 +103,8 @@ class HttpTransport {
 http::Response JsonRpcErrorResponse(int http_status, int code,
                                     const std::string& message);
 
-// True for an Origin of http(s)://localhost, 127.0.0.1 or [::1] (any port).
+// True for an Origin of http(s)://localhost, *.localhost, 127.0.0.0/8 or
+// [::1] (any port); see lib/net/host_origin.h.
 bool IsLoopbackOrigin(std::string_view origin);
 
 }  // namespace resdb_trace::collector::mcp
