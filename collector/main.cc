@@ -76,6 +76,12 @@ Output:
                        diagrams, view changes, flamegraphs) and its JSON API
                        at http://ADDR/ (HOST:PORT, loopback unless
                        --insecure-listen); off by default; docs/web.md
+  --http-allow-host NAME  also answer web view and metrics requests whose
+                       Host is NAME (repeatable; e.g. the name a non-loopback
+                       listen is reached by). Otherwise only loopback names
+                       (and, for /metrics, IP addresses) are answered, so a
+                       web page cannot rebind its DNS name to the collector;
+                       --insecure-listen does not change this
 
 Profiling (ResLens; docs/profiling.md):
   --profile-hz N       sample the CPU of every traced process at N Hz per CPU
@@ -123,6 +129,7 @@ struct Flags {
   bool timelines = true;
   std::string metrics_listen;
   std::string http_listen;
+  std::vector<std::string> http_allow_hosts;
   uint32_t profile_hz = 0;
   rc::TimelineRunnerOptions timeline;
 };
@@ -185,6 +192,7 @@ Flags ParseFlags(int argc, char** argv) {
       ->trigger_on_parse();
   app.add_option("--metrics-listen", f.metrics_listen);
   app.add_option("--http-listen", f.http_listen);
+  app.add_option("--http-allow-host", f.http_allow_hosts);
   app.add_flag_callback("--no-timelines", [&f] { f.timelines = false; });
   app.add_option("--f", f.timeline.timeline.f)->check(CLI::Range(1, 1000));
   app.add_option("--timeline-retained", f.timeline.timeline.retained)
@@ -387,6 +395,12 @@ int main(int argc, char** argv) {
     rc::http::HttpServer::Options hopt;
     hopt.address = flags.metrics_listen;
     hopt.allow_non_loopback = flags.insecure_listen;
+    // Scrapers name the target by address or by an allowed name; browsers
+    // on other sites get 403 (Host and Origin).
+    rc::http::BrowserPolicy browser;
+    browser.allowed_hosts = flags.http_allow_hosts;
+    browser.allow_ip_literal_hosts = true;
+    hopt.browser = browser;
     auto h = rc::http::HttpServer::Create(hopt);
     if (!h.ok()) {
       Die(absl::StrFormat("--metrics-listen %s: %s", flags.metrics_listen,
@@ -423,7 +437,7 @@ int main(int argc, char** argv) {
     }
     web_http = std::move(*h);
     rc::web::WebOptions wopt;
-    wopt.loopback_hosts_only = !flags.insecure_listen;
+    wopt.browser.allowed_hosts = flags.http_allow_hosts;
     auto api = std::make_shared<const rc::web::WebApi>(
         rc::web::TraceServiceBackend(&service, timelines.get()), wopt);
     if (absl::Status s = rc::web::RegisterWebRoutes(*web_http, api); !s.ok()) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "lib/net/host_origin.h"
 
 namespace resdb_trace::collector::mcp {
 namespace {
@@ -43,10 +44,13 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-bool ConsumePrefix(std::string_view* s, std::string_view prefix) {
-  if (s->substr(0, prefix.size()) != prefix) return false;
-  s->remove_prefix(prefix.size());
-  return true;
+// 503 with Retry-After: a limit that frees itself (sessions end, the
+// stream reads).
+http::Response Busy(const std::string& message) {
+  http::Response r = JsonRpcErrorResponse(503, kInternalError,
+                                          "Service Unavailable: " + message);
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
 }
 
 bool IsInitialize(const Json& m) {
@@ -62,22 +66,8 @@ http::Response JsonRpcErrorResponse(int http_status, int code,
 }
 
 bool IsLoopbackOrigin(std::string_view origin) {
-  std::string_view rest = origin;
-  if (ConsumePrefix(&rest, "http://") || ConsumePrefix(&rest, "https://")) {
-    std::string_view host = rest;
-    if (!host.empty() && host[0] == '[') {
-      const size_t end = host.find(']');
-      if (end == std::string_view::npos) return false;
-      host = host.substr(0, end + 1);
-      rest.remove_prefix(host.size());
-    } else {
-      host = host.substr(0, host.find(':'));
-      rest.remove_prefix(host.size());
-    }
-    if (!rest.empty() && rest[0] != ':') return false;
-    return Lower(host) == "localhost" || host == "127.0.0.1" || host == "[::1]";
-  }
-  return false;
+  std::optional<http::Origin> o = http::ParseOrigin(origin);
+  return o.has_value() && http::IsLoopbackHost(o->authority.host);
 }
 
 absl::Status HttpTransport::Register(http::HttpServer* http) {
@@ -130,33 +120,38 @@ std::optional<http::Response> HttpTransport::Refuse(
 }
 
 std::shared_ptr<HttpTransport::Entry> HttpTransport::NewSession(
-    bool legacy, std::string* id) {
+    bool legacy, const std::string& peer, std::string* id) {
   auto e = std::make_shared<Entry>();
   e->legacy = legacy;
+  e->peer = peer;
   e->last_used = absl::Now();
   *id = RandomId();
   absl::MutexLock l(&mu_);
   const absl::Time now = absl::Now();
+  size_t mine = 0;
+  auto my_oldest = sessions_.end();
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     if (!it->second->legacy &&
         now - it->second->last_used > options_.session_idle_timeout) {
       it = sessions_.erase(it);
-    } else {
-      ++it;
+      continue;
     }
-  }
-  while (sessions_.size() >= options_.max_sessions) {
-    auto oldest = sessions_.end();
-    for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
-      if (it->second->legacy) continue;  // ends with its stream
-      if (oldest == sessions_.end() ||
-          it->second->last_used < oldest->second->last_used) {
-        oldest = it;
+    if (it->second->peer == peer) {
+      ++mine;
+      // A legacy session ends with its stream.
+      if (!it->second->legacy &&
+          (my_oldest == sessions_.end() ||
+           it->second->last_used < my_oldest->second->last_used)) {
+        my_oldest = it;
       }
     }
-    if (oldest == sessions_.end()) break;
-    sessions_.erase(oldest);
+    ++it;
   }
+  if (mine >= options_.max_sessions_per_peer) {
+    if (my_oldest == sessions_.end()) return nullptr;
+    sessions_.erase(my_oldest);
+  }
+  if (sessions_.size() >= options_.max_sessions) return nullptr;
   sessions_[*id] = e;
   return e;
 }
@@ -198,7 +193,9 @@ http::Response HttpTransport::Post(const http::Request& request) {
       IsInitialize(message) ||
       (message.is_array() && message.size() == 1 && IsInitialize(message[0]));
   if (init) {
-    entry = NewSession(/*legacy=*/false, &id);
+    entry = NewSession(/*legacy=*/false, request.peer, &id);
+    if (entry == nullptr)
+      return Busy("too many MCP sessions; end one (DELETE /mcp) and retry");
   } else {
     auto header = request.Header(kSessionHeader);
     if (!header) {
@@ -255,7 +252,11 @@ void HttpTransport::Stream(const http::Request& request,
     return;
   }
   std::string id;
-  std::shared_ptr<Entry> e = NewSession(/*legacy=*/true, &id);
+  std::shared_ptr<Entry> e = NewSession(/*legacy=*/true, request.peer, &id);
+  if (e == nullptr) {
+    writer.Send("error", "too many sessions; end one and retry");
+    return;
+  }
   if (!writer.Send("endpoint", "/messages?sessionId=" + id)) {
     End(id);
     return;
@@ -269,6 +270,7 @@ void HttpTransport::Stream(const http::Request& request,
       while (e->outbox.empty() && !e->cv.WaitWithDeadline(&e->mu, deadline)) {
       }
       out.swap(e->outbox);
+      e->outbox_bytes = 0;
     }
     bool ok = true;
     for (const std::string& m : out) ok = ok && writer.Send("message", m);
@@ -298,13 +300,28 @@ http::Response HttpTransport::PostMessage(const http::Request& request) {
     return JsonRpcErrorResponse(404, kInvalidRequest,
                                 "Session not found; open GET /sse again");
   }
+  {
+    absl::MutexLock l(&e->mu);
+    if (e->outbox_bytes >= options_.max_outbox_bytes) {
+      return Busy(
+          "the /sse stream has not read earlier replies; read them and "
+          "retry");
+    }
+  }
   std::string why;
   const Json message = ParseJson(request.body, &why);
   Json reply = message.is_discarded() ? McpServer::ParseErrorReply(why)
                                       : server_->Handle(message, &e->session);
   if (!reply.is_null()) {
+    std::string text = Dump(reply);
     absl::MutexLock l(&e->mu);
-    e->outbox.push_back(Dump(reply));
+    if (e->outbox_bytes + text.size() > options_.max_outbox_bytes) {
+      return Busy(
+          "the /sse stream has not read earlier replies; read them and "
+          "retry");
+    }
+    e->outbox_bytes += text.size();
+    e->outbox.push_back(std::move(text));
     e->cv.SignalAll();
   }
   return http::Response::Text(202, "Accepted\n");

@@ -39,8 +39,15 @@ namespace resdb_trace::collector::mcp {
 struct HttpTransportOptions {
   // Serve /sse and /messages too.
   bool legacy_sse = true;
-  // Live sessions; the least recently used one is ended beyond this.
+  // Live sessions. A new one beyond this is refused (503) unless an idle
+  // one can be ended; one client cannot end another's sessions.
   size_t max_sessions = 256;
+  // Live sessions of one peer (Request::peer: an IP address, or a uid on a
+  // Unix socket); its own least recently used one is ended beyond this.
+  size_t max_sessions_per_peer = 16;
+  // Legacy SSE: bytes of replies waiting for the stream; a POST that would
+  // exceed it is refused (503) until the client reads.
+  size_t max_outbox_bytes = 4 << 20;
   // A session unused this long is ended (its id then gets 404).
   absl::Duration session_idle_timeout = absl::Hours(1);
   // Accept any Origin (for a deliberately exposed server behind a proxy).
@@ -63,11 +70,13 @@ class HttpTransport {
   struct Entry {
     Session session;
     bool legacy = false;
+    std::string peer;
     absl::Time last_used;  // guarded by HttpTransport::mu_ once registered
     // Legacy SSE: replies waiting for the stream's thread.
     absl::Mutex mu;
     absl::CondVar cv;
     std::deque<std::string> outbox ABSL_GUARDED_BY(mu);
+    size_t outbox_bytes ABSL_GUARDED_BY(mu) = 0;
   };
 
   http::Response Post(const http::Request& request);
@@ -78,7 +87,9 @@ class HttpTransport {
   // Common checks (Origin, Content-Type); a response when they fail.
   std::optional<http::Response> Refuse(const http::Request& request,
                                        bool needs_json_body) const;
-  std::shared_ptr<Entry> NewSession(bool legacy, std::string* id);
+  // Null when every slot is taken by live sessions of other peers.
+  std::shared_ptr<Entry> NewSession(bool legacy, const std::string& peer,
+                                    std::string* id);
   std::shared_ptr<Entry> Find(const std::string& id);
   void End(const std::string& id);
 
@@ -92,7 +103,8 @@ class HttpTransport {
 http::Response JsonRpcErrorResponse(int http_status, int code,
                                     const std::string& message);
 
-// True for an Origin of http(s)://localhost, 127.0.0.1 or [::1] (any port).
+// True for an Origin of http(s)://localhost, *.localhost, 127.0.0.0/8 or
+// [::1] (any port); see lib/net/host_origin.h.
 bool IsLoopbackOrigin(std::string_view origin);
 
 }  // namespace resdb_trace::collector::mcp

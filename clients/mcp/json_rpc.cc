@@ -1,12 +1,46 @@
 #include "clients/mcp/json_rpc.h"
 
+#include <algorithm>
 #include <utility>
+
+#include "absl/strings/str_format.h"
 
 namespace resdb_trace::collector::mcp {
 namespace {
 
 bool ValidId(const Json& id) {
   return id.is_string() || id.is_number_integer() || id.is_number_unsigned();
+}
+
+// The deepest array/object nesting of `text`, brackets inside strings
+// excluded; stops counting past `limit`. Malformed text is the parser's
+// business: this only has to be right for text that parses.
+int NestingDepth(std::string_view text, int limit) {
+  int depth = 0;
+  int deepest = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) return deepest;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
 }
 
 }  // namespace
@@ -53,6 +87,11 @@ Classified Classify(const Json& m) {
 }
 
 Json ParseJson(std::string_view text, std::string* error) {
+  if (NestingDepth(text, kMaxJsonDepth) > kMaxJsonDepth) {
+    *error = absl::StrFormat("arrays and objects nest deeper than %d levels",
+                             kMaxJsonDepth);
+    return Json(Json::value_t::discarded);
+  }
   Json out = Json::parse(text.begin(), text.end(), nullptr,
                          /*allow_exceptions=*/false);
   if (out.is_discarded()) {

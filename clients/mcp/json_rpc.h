@@ -39,9 +39,15 @@ struct Classified {
 // present, must be an object or an array.
 Classified Classify(const Json& message);
 
+// Deepest nesting of arrays and objects ParseJson accepts. nlohmann's
+// parser, copies, comparisons and dump recurse once per level, so deeper
+// input would overflow the stack; no MCP message comes near this.
+inline constexpr int kMaxJsonDepth = 64;
+
 // Parses text without throwing. Sets *error and returns a discarded value
-// (Json::is_discarded()) when the text is not JSON; the text must be one
-// value, with nothing but whitespace after it.
+// (Json::is_discarded()) when the text is not JSON or nests arrays and
+// objects deeper than kMaxJsonDepth (checked by a scan before parsing); the
+// text must be one value, with nothing but whitespace after it.
 Json ParseJson(std::string_view text, std::string* error);
 
 // {"jsonrpc":"2.0","id":id,"result":result}

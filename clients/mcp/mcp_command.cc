@@ -42,6 +42,10 @@ Transports:
   --no-sse             HTTP: serve /mcp only
   --insecure-listen    HTTP: allow a non-loopback ADDR and any Origin
                        (nothing authenticates; use a trusted network only)
+  --http-allow-host NAME
+                       HTTP: also answer requests whose Host is NAME
+                       (repeatable); by default only loopback names and IP
+                       addresses are, against DNS rebinding
 
 Backends:
   --collector ADDR     the collector (default: the CLI's --listen,
@@ -84,6 +88,7 @@ CLI::App* AddMcpCommand(CLI::App* app, McpFlags* f) {
   f->http_option = c->add_option("--http", f->http)->expected(0, 1);
   c->add_flag_callback("--no-sse", [f] { f->sse = false; });
   c->add_flag("--insecure-listen", f->insecure);
+  c->add_option("--http-allow-host", f->allow_hosts);
   c->add_option("--collector", f->collector);
   c->add_option("--kv-backend", f->kv_backend);
   c->add_option("--cluster", f->cluster);
@@ -160,6 +165,13 @@ int RunMcpCommand(const std::string& collector, const ClientTlsFiles& tls,
   ho.address = address;
   ho.allow_non_loopback = insecure;
   ho.max_request_bytes = 1 << 20;
+  // Host (DNS rebinding) and Origin checks; local MCP pages (an inspector
+  // on another loopback port) may connect.
+  http::BrowserPolicy browser;
+  browser.allowed_hosts = f.allow_hosts;
+  browser.allow_loopback_origins = true;
+  browser.allow_any_origin = insecure;
+  ho.browser = browser;
   // trace_profile may sample for up to a minute before answering.
   ho.write_timeout = absl::Seconds(30);
   absl::StatusOr<std::unique_ptr<http::HttpServer>> hs =

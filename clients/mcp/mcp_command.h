@@ -4,6 +4,7 @@
 #define RESDB_TRACE_CLIENTS_MCP_MCP_COMMAND_H_
 
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "clients/mcp/resdb_tools.h"
@@ -19,6 +20,7 @@ struct McpFlags {
   bool stdio = false;
   bool sse = true;
   bool insecure = false;
+  std::vector<std::string> allow_hosts;  // --http-allow-host
   std::string http;       // --http ADDR (empty: the default address)
   std::string collector;  // --collector ADDR (empty: the CLI's --listen)
   std::string kv_backend = "demo";  // --kv-backend NAME

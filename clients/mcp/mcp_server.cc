@@ -13,8 +13,10 @@
 namespace resdb_trace::collector::mcp {
 namespace {
 
-// Structured tool output (structuredContent) arrived in this revision.
+// Structured tool output (structuredContent) arrived in this revision, and
+// JSON-RPC batches left.
 constexpr char kStructuredSince[] = "2025-06-18";
+constexpr char kNoBatchesSince[] = "2025-06-18";
 
 std::string Describe(const Json& v) {
   std::string s = Dump(v);
@@ -187,6 +189,20 @@ Json McpServer::Handle(const Json& message, Session* session) const {
   if (!message.is_array()) return HandleOne(message, session);
   if (message.empty()) {
     return MakeError(nullptr, kInvalidRequest, "Invalid Request: empty batch");
+  }
+  if (const std::string v = session->protocol_version();
+      !v.empty() && v >= kNoBatchesSince) {
+    return MakeError(
+        nullptr, kInvalidRequest,
+        absl::StrFormat("Invalid Request: protocol %s has no JSON-RPC "
+                        "batches; send one message per request",
+                        v));
+  }
+  if (message.size() > kMaxBatch) {
+    return MakeError(nullptr, kInvalidRequest,
+                     absl::StrFormat("Invalid Request: a batch of %d "
+                                     "messages; at most %d are accepted",
+                                     message.size(), kMaxBatch));
   }
   Json out = Json::array();
   for (const Json& m : message) {

@@ -84,6 +84,9 @@ struct ServerInfo {
 
 class McpServer {
  public:
+  // Most messages in one JSON-RPC batch.
+  static constexpr size_t kMaxBatch = 32;
+
   explicit McpServer(ServerInfo info) : info_(std::move(info)) {}
 
   // Registers a tool; call before serving. INVALID_ARGUMENT for an empty or
@@ -93,7 +96,10 @@ class McpServer {
 
   // Handles one message or a batch (a JSON array). Returns what to send
   // back: a response, an array of responses, or null when nothing is owed
-  // (only notifications and responses). Thread-safe.
+  // (only notifications and responses). A batch is refused (Invalid
+  // Request) once the session has negotiated 2025-06-18 or later, which
+  // removed batches, and when it holds more than kMaxBatch messages.
+  // Thread-safe.
   Json Handle(const Json& message, Session* session) const;
 
   // The reply to text that is not JSON (parse error, id null).

@@ -1416,30 +1416,39 @@ void Summarize(v1::Timeline* t) {
 
 v1::ListTimelinesResponse TimelineBuilder::List(
     const v1::ListTimelinesRequest& request) {
-  absl::MutexLock lock(&mu_);
   v1::ListTimelinesResponse resp;
   const uint32_t limit = request.limit() == 0 ? 100 : request.limit();
   uint32_t more = 0;
-  auto add = [&](v1::Timeline t) {
+  auto add = [&](const v1::Timeline& t) {
     if (!Matches(request, t)) return;
     if (static_cast<uint32_t>(resp.timelines_size()) >= limit) {
       ++more;
       return;
     }
-    if (request.summary_only()) Summarize(&t);
-    *resp.add_timelines() = std::move(t);
+    v1::Timeline* out = resp.add_timelines();
+    *out = t;
+    if (request.summary_only()) Summarize(out);
   };
-  if (request.include_open()) {
-    for (auto it = open_.rbegin(); it != open_.rend(); ++it) {
-      add(Render(it->second, false, v1::TIMELINE_STATE_UNSPECIFIED));
+  // Under the lock: open timelines (their state is the builder's) and
+  // pointers to the closed ones, which are immutable. Matching and copying
+  // the closed ones, the bulk of a large page, happens after it, so a long
+  // listing does not stall the events the builder is fed.
+  std::vector<std::shared_ptr<const v1::Timeline>> closed;
+  {
+    absl::MutexLock lock(&mu_);
+    if (request.include_open()) {
+      for (auto it = open_.rbegin(); it != open_.rend(); ++it) {
+        add(Render(it->second, false, v1::TIMELINE_STATE_UNSPECIFIED));
+      }
     }
+    closed.assign(closed_.rbegin(), closed_.rend());
+    *resp.mutable_stats() = stats_;
+    resp.mutable_stats()->set_open(static_cast<uint32_t>(open_.size()));
+    resp.mutable_stats()->set_retained(static_cast<uint32_t>(closed_.size()));
+    resp.mutable_stats()->set_replicas(static_cast<uint32_t>(replicas_.size()));
   }
-  for (auto it = closed_.rbegin(); it != closed_.rend(); ++it) add(**it);
+  for (const auto& t : closed) add(*t);
   resp.set_more(more);
-  *resp.mutable_stats() = stats_;
-  resp.mutable_stats()->set_open(static_cast<uint32_t>(open_.size()));
-  resp.mutable_stats()->set_retained(static_cast<uint32_t>(closed_.size()));
-  resp.mutable_stats()->set_replicas(static_cast<uint32_t>(replicas_.size()));
   return resp;
 }
 

@@ -25,6 +25,9 @@ struct Request {
   // whitespace.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;  // exactly Content-Length bytes
+  // Set by the server, not the parser: who connected, as the per-peer
+  // limits count them ("127.0.0.1", "::1", "uid:1000" on a Unix socket).
+  std::string peer;
 
   // The first header field named `name` (any case), if any.
   std::optional<std::string_view> Header(std::string_view name) const;

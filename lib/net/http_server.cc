@@ -138,6 +138,27 @@ bool IsLoopback(const sockaddr* sa) {
 
 std::string Errno() { return std::strerror(errno); }
 
+// Who is on the other end of an accepted connection, for per-peer limits.
+std::string PeerOf(int fd, const sockaddr_storage& ss) {
+  char ip[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, ip,
+              sizeof(ip));
+    return ip;
+  }
+  if (ss.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr,
+              ip, sizeof(ip));
+    return ip;
+  }
+  ucred cred = {};
+  socklen_t len = sizeof(cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+    return absl::StrCat("uid:", cred.uid);
+  }
+  return "unknown";
+}
+
 // Closes `fd` when it goes out of scope unless released.
 class FdCloser {
  public:
@@ -236,17 +257,22 @@ bool StreamWriter::WaitClosed(absl::Duration timeout) {
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(
     Options options) {
-  if (options.max_connections == 0) {
-    return absl::InvalidArgumentError("http server: max_connections is 0");
+  if (options.max_connections == 0 || options.max_connections_per_peer == 0 ||
+      options.max_streams == 0) {
+    return absl::InvalidArgumentError(
+        "http server: max_connections, max_connections_per_peer and "
+        "max_streams must be positive");
   }
   if (options.max_request_bytes < 256) {
     return absl::InvalidArgumentError(
         "http server: max_request_bytes must be at least 256");
   }
   if (options.read_timeout <= absl::ZeroDuration() ||
-      options.write_timeout <= absl::ZeroDuration()) {
+      options.write_timeout <= absl::ZeroDuration() ||
+      options.idle_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
-        "http server: read_timeout and write_timeout must be positive");
+        "http server: read_timeout, write_timeout and idle_timeout must be "
+        "positive");
   }
   // Loopback-ness is decided here (with our own message), so parse as if
   // non-loopback were allowed.
@@ -462,6 +488,8 @@ HttpServer::Stats HttpServer::stats() const {
   s.client_errors = client_errors_.load();
   s.active_connections = active_connections_.load();
   s.active_streams = active_streams_.load();
+  s.streams_rejected = streams_rejected_.load();
+  s.forbidden = forbidden_.load();
   return s;
 }
 
@@ -507,8 +535,10 @@ void HttpServer::AcceptLoop() {
 
     if (accepting && fds[1].revents != 0) {
       for (int i = 0; i < kAcceptBurst; ++i) {
-        int fd =
-            accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        sockaddr_storage ss = {};
+        socklen_t ss_len = sizeof(ss);
+        int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &ss_len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
           if (errno == EINTR || errno == ECONNABORTED) continue;
           if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -525,6 +555,18 @@ void HttpServer::AcceptLoop() {
           Reject(fd, &lingering);
           continue;
         }
+        std::string peer = PeerOf(fd, ss);
+        bool peer_full = false;
+        {
+          absl::MutexLock lock(&peers_mu_);
+          size_t& n = peer_connections_[peer];
+          peer_full = n >= options_.max_connections_per_peer;
+          if (!peer_full) ++n;
+        }
+        if (peer_full) {
+          Reject(fd, &lingering);
+          continue;
+        }
         // Counted before the thread exists, so stats() never lags a
         // response the client already has.
         active_connections_.fetch_add(1);
@@ -532,9 +574,10 @@ void HttpServer::AcceptLoop() {
         uint64_t id = next_thread_id_++;
         try {
           absl::MutexLock lock(&threads_mu_);
-          threads_.emplace(
-              id, std::thread(&HttpServer::ServeConnection, this, id, fd));
+          threads_.emplace(id, std::thread(&HttpServer::ServeConnection, this,
+                                           id, fd, peer));
         } catch (const std::system_error&) {
+          ReleasePeer(peer);
           active_connections_.fetch_sub(1);
           connections_accepted_.fetch_sub(1);
           Reject(fd, &lingering);
@@ -576,10 +619,20 @@ void HttpServer::ReapFinished() {
   for (std::thread& t : done) t.join();
 }
 
-void HttpServer::ServeConnection(uint64_t id, int fd) {
+void HttpServer::ReleasePeer(const std::string& peer) {
+  absl::MutexLock lock(&peers_mu_);
+  auto it = peer_connections_.find(peer);
+  if (it != peer_connections_.end() && --it->second == 0) {
+    peer_connections_.erase(it);
+  }
+}
+
+void HttpServer::ServeConnection(uint64_t id, int fd, std::string peer) {
   // One byte more than the limit, so the parser can tell "too large".
   const size_t cap = options_.max_request_bytes + 1;
   const Clock::time_point deadline = After(options_.read_timeout);
+  const Clock::time_point idle_deadline =
+      std::min(deadline, After(options_.idle_timeout));
   std::string buf;
   Request request;
   ParseResult result;
@@ -588,7 +641,8 @@ void HttpServer::ServeConnection(uint64_t id, int fd) {
   size_t needed = 0;
   char chunk[16384];
   while (true) {
-    Wait w = WaitFor(fd, POLLIN, deadline, stop_fd_);
+    Wait w =
+        WaitFor(fd, POLLIN, buf.empty() ? idle_deadline : deadline, stop_fd_);
     if (w == Wait::kStopped) break;
     if (w == Wait::kTimeout) {
       // An idle connection (a browser's preconnect) just closes.
@@ -644,17 +698,27 @@ void HttpServer::ServeConnection(uint64_t id, int fd) {
       SendError(fd, result.http_status, result.error);
     } else {
       requests_.fetch_add(1);
+      request.peer = peer;
       Dispatch(fd, request);
     }
     break;
   }
   CloseGracefully(fd);
+  ReleasePeer(peer);
   active_connections_.fetch_sub(1);
   absl::MutexLock lock(&threads_mu_);
   finished_.push_back(id);
 }
 
 void HttpServer::Dispatch(int fd, const Request& request) {
+  if (options_.browser.has_value()) {
+    if (std::optional<std::string> why =
+            CheckBrowserRequest(request, *options_.browser)) {
+      forbidden_.fetch_add(1);
+      SendError(fd, 403, *why, request.method == "HEAD");
+      return;
+    }
+  }
   std::shared_ptr<const Route> route;
   std::vector<std::string> allowed;
   {
@@ -710,7 +774,14 @@ void HttpServer::Dispatch(int fd, const Request& request) {
     }
   }
   if (route->stream_handler != nullptr) {
-    active_streams_.fetch_add(1);
+    if (active_streams_.fetch_add(1) >= options_.max_streams) {
+      active_streams_.fetch_sub(1);
+      streams_rejected_.fetch_add(1);
+      Response busy = Response::Text(503, "too many streams\n");
+      busy.headers.emplace_back("Retry-After", "1");
+      SendResponse(fd, busy, head_only);
+      return;
+    }
     std::string head = absl::StrCat(
         "HTTP/1.1 200 OK\r\n"
         "Content-Type: text/event-stream; charset=utf-8\r\n"
@@ -773,8 +844,11 @@ void HttpServer::SendResponse(int fd, const Response& response,
     absl::StrAppend(&out, name, ": ", value, "\r\n");
   }
   out += "\r\n";
-  if (!head_only && !no_body) out += r->body;
-  SendAll(fd, stop_fd_, out, After(options_.write_timeout));
+  // The body goes out from the handler's buffer, never copied behind the
+  // head: a large response is held once, not twice.
+  const Clock::time_point deadline = After(options_.write_timeout);
+  if (!SendAll(fd, stop_fd_, out, deadline)) return;
+  if (!head_only && !no_body) SendAll(fd, stop_fd_, r->body, deadline);
 }
 
 void HttpServer::SendError(int fd, int status, std::string_view message,

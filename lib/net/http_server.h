@@ -11,7 +11,8 @@
 // never in a crash or an unbounded allocation: 400 malformed, 404 no route,
 // 405 wrong method, 408 too slow, 413 larger than max_request_bytes, 417
 // unsupported Expect, 431 too many header fields, 501 Transfer-Encoding, 505
-// not HTTP/1.x, 503 over max_connections.
+// not HTTP/1.x, 503 over max_connections, max_connections_per_peer or
+// max_streams, 403 for a Host or Origin that Options::browser refuses.
 #ifndef RESDB_TRACE_LIB_NET_HTTP_SERVER_H_
 #define RESDB_TRACE_LIB_NET_HTTP_SERVER_H_
 
@@ -34,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "lib/net/host_origin.h"
 #include "lib/net/http_message.h"
 
 namespace resdb_trace::collector::http {
@@ -81,25 +83,41 @@ class HttpServer {
     std::string address = "127.0.0.1:0";
     // Concurrent connections (streams included); more are answered 503.
     size_t max_connections = 64;
+    // Concurrent connections from one peer (one IP address; one uid on a
+    // Unix socket); more are answered 503. On loopback TCP every local user
+    // is the same peer (127.0.0.1 or ::1).
+    size_t max_connections_per_peer = 32;
+    // Concurrent Server-Sent Events streams; more are answered 503, so
+    // streams cannot take the slots ordinary requests need.
+    size_t max_streams = 16;
     // Largest request, header section plus body; larger ones are 413.
     size_t max_request_bytes = 64 * 1024;
     // Time a client has to send its whole request (408 after it).
     absl::Duration read_timeout = absl::Seconds(10);
+    // Time a new connection may stay silent before its first byte; an idle
+    // connection (a browser's preconnect, or a client holding a slot) is
+    // then closed without an answer.
+    absl::Duration idle_timeout = absl::Seconds(3);
     // Longest a response or stream write may wait for the client to read.
     absl::Duration write_timeout = absl::Seconds(10);
     // Permit a non-loopback TCP address (e.g. 0.0.0.0:9464). Nothing here
     // authenticates or encrypts.
     bool allow_non_loopback = false;
+    // Host and Origin checks (lib/net/host_origin.h) before any route; a
+    // refused request is 403. Unset: no check (for non-browser uses).
+    std::optional<BrowserPolicy> browser;
   };
 
   // Counters since Create; a consistent-enough snapshot for metrics.
   struct Stats {
     uint64_t connections_accepted = 0;  // handed to a connection thread
-    uint64_t connections_rejected = 0;  // answered 503 (max_connections)
+    uint64_t connections_rejected = 0;  // answered 503 (a connection cap)
     uint64_t requests = 0;              // parsed and routed (any status)
     uint64_t client_errors = 0;         // answered 400/408/413/417/431/501/505
     uint64_t active_connections = 0;    // now, streams included
     uint64_t active_streams = 0;        // now
+    uint64_t streams_rejected = 0;      // answered 503 (max_streams)
+    uint64_t forbidden = 0;             // answered 403 (Host or Origin)
   };
 
   using Handler = std::function<Response(const Request&)>;
@@ -169,7 +187,8 @@ class HttpServer {
   void AcceptReady(std::vector<Lingering>* lingering);
   void Reject(int fd, std::vector<Lingering>* lingering);
   void ReapFinished();
-  void ServeConnection(uint64_t id, int fd);
+  void ServeConnection(uint64_t id, int fd, std::string peer);
+  void ReleasePeer(const std::string& peer);
   void Dispatch(int fd, const Request& request);
   bool WriteAll(int fd, std::string_view bytes);
   void SendResponse(int fd, const Response& response, bool head_only);
@@ -200,12 +219,17 @@ class HttpServer {
   std::vector<uint64_t> finished_ ABSL_GUARDED_BY(threads_mu_);
   uint64_t next_thread_id_ = 0;  // accept thread only
 
+  absl::Mutex peers_mu_;
+  std::map<std::string, size_t> peer_connections_ ABSL_GUARDED_BY(peers_mu_);
+
   std::atomic<uint64_t> connections_accepted_{0};
   std::atomic<uint64_t> connections_rejected_{0};
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> client_errors_{0};
   std::atomic<uint64_t> active_connections_{0};
   std::atomic<uint64_t> active_streams_{0};
+  std::atomic<uint64_t> streams_rejected_{0};
+  std::atomic<uint64_t> forbidden_{0};
 };
 
 }  // namespace resdb_trace::collector::http

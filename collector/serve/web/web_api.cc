@@ -239,32 +239,14 @@ class Params {
   std::string error_;
 };
 
-bool LoopbackHost(std::string_view host_header) {
-  std::string_view host = host_header;
-  if (!host.empty() && host.front() == '[') {
-    size_t end = host.find(']');
-    if (end == std::string_view::npos) return false;
-    host = host.substr(0, end + 1);
-  } else if (size_t colon = host.rfind(':'); colon != std::string_view::npos) {
-    host = host.substr(0, colon);
-  }
-  std::string h = absl::AsciiStrToLower(A(host));
-  if (!h.empty() && h.back() == '.') h.pop_back();
-  return h == "localhost" || h == "127.0.0.1" || h == "[::1]" ||
-         absl::EndsWith(h, ".localhost");
-}
-
 std::optional<Response> CheckHost(const WebOptions& options, const Request& r) {
-  if (!options.loopback_hosts_only) return std::nullopt;
-  std::optional<std::string_view> host = r.Header("host");
-  if (!host || LoopbackHost(*host)) return std::nullopt;
+  std::optional<std::string> why =
+      http::CheckBrowserRequest(r, options.browser);
+  if (!why) return std::nullopt;
   return JsonError(
-      403,
-      absl::StrFormat("Host '%s' is not a loopback name: open the web view as "
-                      "http://127.0.0.1:PORT/ or http://localhost:PORT/ (DNS-"
-                      "rebinding protection; a collector started with "
-                      "--insecure-listen serves any Host)",
-                      *host));
+      403, absl::StrCat(*why,
+                        "; open the web view as http://127.0.0.1:PORT/ or "
+                        "http://localhost:PORT/"));
 }
 
 Response Asset(const WebAsset& a) {
@@ -406,8 +388,11 @@ Response WebApi::Timelines(const Request& request) const {
   }
   req.set_incomplete_only(q.Bool("incomplete_only"));
   req.set_include_open(q.Bool("include_open"));
+  bool capped = false;
   if (auto v = q.Uint("limit", 1, 10000)) {
-    req.set_limit(static_cast<uint32_t>(*v));
+    capped = *v > options_.max_page;
+    req.set_limit(
+        static_cast<uint32_t>(std::min<uint64_t>(*v, options_.max_page)));
   }
   req.set_summary_only(q.Bool("summary_only"));
   const bool brief = q.Bool("brief");
@@ -426,7 +411,11 @@ Response WebApi::Timelines(const Request& request) const {
   if (brief) {
     for (v1::Timeline& t : *r->mutable_timelines()) t.clear_replicas();
   }
-  return JsonOk(*r);
+  Response out = JsonOk(*r);
+  if (capped) {
+    out.headers.emplace_back("X-Limit-Capped", absl::StrCat(options_.max_page));
+  }
+  return out;
 }
 
 Response WebApi::OneTimeline(const Request& request,

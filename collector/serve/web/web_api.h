@@ -19,8 +19,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "lib/net/http_server.h"
 #include "collector/timeline/timeline_runner.h"
+#include "lib/net/host_origin.h"
+#include "lib/net/http_server.h"
 #include "resdb_trace/v1/profile.pb.h"
 #include "resdb_trace/v1/service.pb.h"
 #include "resdb_trace/v1/timeline.pb.h"
@@ -48,10 +49,17 @@ struct WebBackend {
 };
 
 struct WebOptions {
-  // Answer only requests whose Host names a loopback host (localhost,
-  // 127.0.0.1, [::1]): a page on another site cannot reach the collector by
-  // rebinding its DNS name to 127.0.0.1. Off with --insecure-listen.
-  bool loopback_hosts_only = true;
+  // Host and Origin checks (always on): Host must name a loopback host
+  // (localhost, 127.0.0.1, [::1]) or one of browser.allowed_hosts
+  // (--http-allow-host), so a page on another site cannot reach the
+  // collector by rebinding its DNS name to 127.0.0.1; an Origin must be the
+  // web view's own, so another site's page cannot drive the API (e.g. start
+  // profiles). Refused requests are 403.
+  http::BrowserPolicy browser;
+  // Most timelines one /api/v1/timelines page holds; a larger `limit` is
+  // lowered to it (the response says so in X-Limit-Capped, and `more`
+  // counts the rest).
+  uint32_t max_page = 500;
   // Longest `seconds` a profile request may sample for (the request holds a
   // connection, and shutdown waits for it).
   uint32_t max_profile_seconds = 30;

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "lib/net/http_server.h"
 #include "gtest/gtest.h"
+#include "lib/net/http_server.h"
 
 namespace resdb_trace::collector::mcp {
 namespace {
@@ -110,8 +110,7 @@ class HttpTransportTest : public ::testing::Test {
     t.input_schema = {{"type", "object"}};
     t.handler = [](const Json&) { return ToolResult::Text("echoed"); };
     ASSERT_TRUE(server_.AddTool(t).ok());
-    transport_ =
-        std::make_unique<HttpTransport>(&server_, HttpTransportOptions{});
+    transport_ = std::make_unique<HttpTransport>(&server_, Options());
     auto http = http::HttpServer::Create(http::HttpServer::Options{});
     ASSERT_TRUE(http.ok()) << http.status();
     http_ = std::move(*http);
@@ -120,6 +119,7 @@ class HttpTransportTest : public ::testing::Test {
     port_ = http_->port();
   }
   void TearDown() override { http_->Stop(); }
+  virtual HttpTransportOptions Options() const { return {}; }
 
   std::string NewSession() {
     Reply r = Exchange(port_, "POST", "/mcp", kInit);
@@ -247,6 +247,76 @@ TEST_F(HttpTransportTest, LegacySse) {
   // The stream's end ends the session.
   for (int i = 0; i < 100 && transport_->sessions() > 0; ++i) usleep(20000);
   EXPECT_EQ(transport_->sessions(), 0u);
+}
+
+// Issue 16: before any session, a deeply nested initialize overflowed the
+// stack in nlohmann's recursive copy (params) and dump, killing the server.
+TEST_F(HttpTransportTest, DeeplyNestedInitializeIsAParseError) {
+  const size_t depth = 60000;  // within max_request_bytes (64 KiB)
+  const std::string deep =
+      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"a":)" +
+      std::string(depth / 2, '[') + std::string(depth / 2, ']') + "}}";
+  Reply r = Exchange(port_, "POST", "/mcp", deep);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(Body(r)["error"]["code"], kParseError);
+  EXPECT_FALSE(NewSession().empty());  // still serving
+}
+
+// Issue 16: a client opening session after session ends its own oldest
+// ones, never another client's; a full table refuses instead of evicting.
+class SmallTransportTest : public HttpTransportTest {
+  HttpTransportOptions Options() const override {
+    HttpTransportOptions o;
+    o.max_sessions = 4;
+    o.max_sessions_per_peer = 2;
+    o.max_outbox_bytes = 256 << 10;
+    return o;
+  }
+};
+
+TEST_F(SmallTransportTest, ManyInitializesEndOnlyTheirOwnSessions) {
+  const std::string first = NewSession();
+  const std::string second = NewSession();
+  for (int i = 0; i < 50; ++i) NewSession();
+  EXPECT_EQ(transport_->sessions(), 2u);
+  // Every session here comes from 127.0.0.1, so the first two are gone:
+  // the flood ended its own (the same peer's) sessions, one at a time.
+  EXPECT_EQ(Exchange(port_, "POST", "/mcp", kList, {{"Mcp-Session-Id", first}})
+                .status,
+            404);
+}
+
+TEST_F(SmallTransportTest, LegacyOutboxIsBounded) {
+  int fd = Connect(port_);
+  ASSERT_GE(fd, 0);
+  // Open the stream and never read it past the endpoint event.
+  SendAll(fd, "GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  std::string got;
+  char buf[4096];
+  while (got.find("sessionId=") == std::string::npos ||
+         got.find("\n\n", got.find("sessionId=")) == std::string::npos) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    ASSERT_GT(n, 0);
+    got.append(buf, n);
+  }
+  const size_t p = got.find("/messages?sessionId=");
+  const std::string path = got.substr(p, got.find('\n', p) - p);
+  // The stream's thread drains the outbox into the socket until the
+  // socket's buffers (a few MiB) are full; from then on replies wait in the
+  // outbox, which must stop at its cap rather than grow without bound.
+  const std::string big_ping =
+      absl::StrCat(R"({"jsonrpc":"2.0","id":")", std::string(60000, 'x'),
+                   R"(","method":"ping"})");
+  int refused = 0;
+  for (int i = 0; i < 2000 && refused == 0; ++i) {
+    Reply r = Exchange(port_, "POST", path, big_ping);
+    if (r.status == 503)
+      ++refused;
+    else
+      ASSERT_EQ(r.status, 202) << r.body;
+  }
+  EXPECT_EQ(refused, 1);
+  close(fd);
 }
 
 TEST(Origin, LoopbackOnly) {

@@ -219,6 +219,48 @@ TEST_F(ServerTest, Batches) {
   EXPECT_EQ(Send("[]")["error"]["code"], kInvalidRequest);
 }
 
+// Issue 16: nesting deep enough to overflow nlohmann's recursion is a parse
+// error before any of it is built.
+TEST(JsonRpc, DeepNestingIsAParseErrorNotACrash) {
+  std::string why;
+  const std::string ok =
+      std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']');
+  EXPECT_FALSE(ParseJson(ok, &why).is_discarded()) << why;
+  for (size_t depth : {size_t{kMaxJsonDepth + 1}, size_t{1} << 20}) {
+    const std::string deep = R"({"jsonrpc":"2.0","id":1,"method":)"
+                             R"("initialize","params":)" +
+                             std::string(depth, '[') + std::string(depth, ']') +
+                             "}";
+    why.clear();
+    EXPECT_TRUE(ParseJson(deep, &why).is_discarded());
+    EXPECT_NE(why.find("nest deeper than"), std::string::npos) << why;
+  }
+  // Brackets inside strings do not count.
+  const std::string quoted = R"({"a":")" + std::string(1000, '[') + R"(\"]"})";
+  EXPECT_FALSE(ParseJson(quoted, &why).is_discarded()) << why;
+}
+
+TEST_F(ServerTest, BatchesAreRefusedFrom20250618AndCappedBefore) {
+  std::string batch = "[";
+  for (size_t i = 0; i <= McpServer::kMaxBatch; ++i) {
+    if (i > 0) batch += ",";
+    batch += R"({"jsonrpc":"2.0","id":1,"method":"ping"})";
+  }
+  batch += "]";
+  Json r = Send(batch);
+  EXPECT_EQ(r["error"]["code"], kInvalidRequest) << r;
+  EXPECT_NE(r["error"]["message"].get<std::string>().find("at most 32"),
+            std::string::npos);
+  Init("2025-03-26");
+  EXPECT_TRUE(Send(R"([{"jsonrpc":"2.0","id":1,"method":"ping"}])").is_array());
+  Init("2025-06-18");
+  r = Send(R"([{"jsonrpc":"2.0","id":1,"method":"ping"}])");
+  EXPECT_EQ(r["error"]["code"], kInvalidRequest) << r;
+  EXPECT_NE(
+      r["error"]["message"].get<std::string>().find("no JSON-RPC batches"),
+      std::string::npos);
+}
+
 TEST_F(ServerTest, ToolCallResultsAndArgumentErrors) {
   Init("2025-06-18");
   Json r = Call(R"({"text":"hi","n":3,"mode":"a"})");

@@ -680,5 +680,104 @@ TEST(HttpServerCreate, AddressesAndOptions) {
   EXPECT_FALSE(HttpServer::Create(o).ok());
 }
 
+// Issue 16: one peer holding idle sockets must not take every slot.
+TEST(HttpServerLimits, OnePeerCannotHoldMoreThanItsShare) {
+  HttpServer::Options o;
+  o.max_connections = 8;
+  o.max_connections_per_peer = 3;
+  auto server = MakeServer(o);
+  ASSERT_NE(server, nullptr);
+  ASSERT_TRUE(server->Start().ok());
+  std::vector<int> held;
+  for (int i = 0; i < 3; ++i) {
+    int fd = Connect(server->address());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(SendBytes(fd, "GET /echo HTTP/1.1\r\n"));
+    held.push_back(fd);
+  }
+  ASSERT_TRUE(
+      Eventually([&] { return server->stats().active_connections == 3; }));
+  ClientResponse r = Get(*server, "/echo");
+  EXPECT_EQ(r.status, 503) << r.raw;
+  EXPECT_EQ(server->stats().connections_rejected, 1u);
+  for (int fd : held) close(fd);
+  ASSERT_TRUE(
+      Eventually([&] { return server->stats().active_connections == 0; }));
+  EXPECT_EQ(Get(*server, "/echo").status, 200);
+}
+
+TEST(HttpServerLimits, SilentConnectionsAreClosedAfterTheIdleTimeout) {
+  HttpServer::Options o;
+  o.idle_timeout = absl::Milliseconds(200);
+  auto server = MakeServer(o);
+  ASSERT_NE(server, nullptr);
+  ASSERT_TRUE(server->Start().ok());
+  Clock::time_point start = Clock::now();
+  int fd = Connect(server->address());
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(ReadUntilClose(fd), "");
+  close(fd);
+  EXPECT_GE(SecondsSince(start), 0.15);
+  EXPECT_LT(SecondsSince(start), 5.0);  // read_timeout is 10 s
+}
+
+TEST(HttpServerLimits, StreamsCannotTakeEverySlot) {
+  HttpServer::Options o;
+  o.max_connections = 8;
+  o.max_streams = 2;
+  auto server = MakeServer(o);
+  ASSERT_NE(server, nullptr);
+  ASSERT_TRUE(server
+                  ->HandleStream("/forever",
+                                 [](const Request&, StreamWriter& w) {
+                                   while (!w.WaitClosed(absl::Seconds(60))) {
+                                   }
+                                 })
+                  .ok());
+  ASSERT_TRUE(server->Start().ok());
+  std::vector<int> fds;
+  for (int i = 0; i < 2; ++i) {
+    int fd = Connect(server->address());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(SendBytes(fd, "GET /forever HTTP/1.1\r\nHost: h\r\n\r\n"));
+    std::string buf;
+    ASSERT_TRUE(testing::ReadUntil(fd, "\r\n\r\n", &buf));
+    EXPECT_NE(buf.find(" 200 "), std::string::npos) << buf;
+    fds.push_back(fd);
+  }
+  ClientResponse r = Get(*server, "/forever");
+  EXPECT_EQ(r.status, 503) << r.raw;
+  EXPECT_EQ(server->stats().streams_rejected, 1u);
+  EXPECT_EQ(Get(*server, "/echo").status, 200);
+  for (int fd : fds) close(fd);
+}
+
+TEST(HttpServerBrowser, ForeignHostAndCrossOriginAre403) {
+  HttpServer::Options o;
+  o.browser = BrowserPolicy{};
+  auto server = MakeServer(o);
+  ASSERT_NE(server, nullptr);
+  ASSERT_TRUE(server->Start().ok());
+  const std::string port = std::to_string(server->port());
+  auto get = [&](const std::string& headers) {
+    return Exchange(server->address(),
+                    "GET /echo HTTP/1.1\r\n" + headers + "\r\n");
+  };
+  EXPECT_EQ(get("Host: 127.0.0.1:" + port + "\r\n").status, 200);
+  EXPECT_EQ(get("Host: localhost:" + port + "\r\n").status, 200);
+  EXPECT_EQ(get("Host: evil.example:" + port + "\r\n").status, 403);
+  EXPECT_EQ(get("Host: 127.0.0.1:" + port +
+                "\r\nOrigin: http://127.0.0.1:" + port + "\r\n")
+                .status,
+            200);
+  ClientResponse r =
+      get("Host: 127.0.0.1:" + port + "\r\nOrigin: http://evil.example\r\n");
+  EXPECT_EQ(r.status, 403) << r.raw;
+  EXPECT_NE(r.body.find("cross-origin"), std::string::npos) << r.body;
+  EXPECT_EQ(get("Host: 127.0.0.1:" + port + "\r\nOrigin: null\r\n").status,
+            403);
+  EXPECT_EQ(server->stats().forbidden, 3u);
+}
+
 }  // namespace
 }  // namespace resdb_trace::collector::http

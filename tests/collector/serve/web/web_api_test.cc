@@ -408,7 +408,7 @@ TEST(WebApiTest, ProfileParametersBecomeTheRequest) {
   ExpectError(off.Handle(Get("/api/v1/profile")), 503, "not running");
 }
 
-TEST(WebApiTest, OnlyLoopbackHostsUnlessInsecure) {
+TEST(WebApiTest, OnlyLoopbackHostsUnlessAllowed) {
   WebBackend b;
   b.stats = []() -> absl::StatusOr<v1::Stats> { return v1::Stats(); };
   WebApi api(b);
@@ -426,11 +426,61 @@ TEST(WebApiTest, OnlyLoopbackHostsUnlessInsecure) {
       api.CheckStream(Get("/api/v1/stream", "evil.example"));
   ASSERT_TRUE(s.has_value());
   EXPECT_EQ(s->status, 403);
+  // Issue 16: --insecure-listen no longer turns the Host check off; names
+  // are allowed one by one (--http-allow-host).
   WebOptions open;
-  open.loopback_hosts_only = false;
-  WebApi insecure(b, open);
-  EXPECT_EQ(insecure.Handle(Get("/api/v1/stats", "collector.lan:8088")).status,
+  open.browser.allowed_hosts = {"collector.lan"};
+  WebApi allowed(b, open);
+  EXPECT_EQ(allowed.Handle(Get("/api/v1/stats", "collector.lan:8088")).status,
             200);
+  EXPECT_EQ(allowed.Handle(Get("/api/v1/stats", "other.lan:8088")).status, 403);
+}
+
+// Issue 16: any page could start 30 s profiles through the browser; a
+// cross-origin request is refused before it reaches the backend.
+TEST(WebApiTest, CrossOriginRequestsAre403) {
+  WebBackend b;
+  int profiles = 0;
+  b.get_profile =
+      [&](const v1::GetProfileRequest&) -> absl::StatusOr<v1::Profile> {
+    ++profiles;
+    return v1::Profile();
+  };
+  WebApi api(b);
+  Request r = Get("/api/v1/profile?seconds=1");
+  r.headers.emplace_back("origin", "http://evil.example");
+  ExpectError(api.Handle(r), 403, "cross-origin");
+  Request s = Get("/api/v1/stream");
+  s.headers.emplace_back("origin", "http://evil.example");
+  std::optional<Response> denied = api.CheckStream(s);
+  ASSERT_TRUE(denied.has_value());
+  EXPECT_EQ(denied->status, 403);
+  EXPECT_EQ(profiles, 0);
+  Request same = Get("/api/v1/profile?seconds=1");
+  same.headers.emplace_back("origin", "http://127.0.0.1:8088");
+  EXPECT_EQ(api.Handle(same).status, 200) << api.Handle(same).body;
+  EXPECT_EQ(profiles, 1);
+}
+
+// Issue 16: limit=10000 rendered every retained timeline in one answer.
+TEST(WebApiTest, TimelinePagesAreCapped) {
+  WebBackend b;
+  uint32_t asked = 0;
+  b.list_timelines = [&](const v1::ListTimelinesRequest& r)
+      -> absl::StatusOr<v1::ListTimelinesResponse> {
+    asked = r.limit();
+    return v1::ListTimelinesResponse();
+  };
+  WebApi api(b);
+  Response r = api.Handle(Get("/api/v1/timelines?limit=10000&include_open=1"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(asked, 500u);
+  bool said = false;
+  for (const auto& [k, v] : r.headers)
+    said |= k == "X-Limit-Capped" && v == "500";
+  EXPECT_TRUE(said);
+  EXPECT_EQ(api.Handle(Get("/api/v1/timelines?limit=20")).status, 200);
+  EXPECT_EQ(asked, 20u);
 }
 
 TEST(WebApiTest, PagesAndAssetsComeFromTheBinary) {
