@@ -96,6 +96,14 @@ Tuning:
   --ringbuf-mb N       ring buffer size in MiB, a power of two (default 8)
   --queue-capacity N   default per-subscriber queue, events (default 65536)
   --max-subscribers N  concurrent subscriptions (default 64)
+  --max-timeline-watchers N  concurrent WatchTimelines streams (default 64;
+                       the web view's live streams are counted apart)
+  --grpc-max-streams-per-connection N  concurrent calls on one client
+                       connection; more wait for a free one (default 16)
+  --grpc-max-threads N   threads serving gRPC calls; a call beyond them is
+                       RESOURCE_EXHAUSTED (default 256)
+  --grpc-max-receive-bytes N  largest request message (default 1048576)
+  --grpc-max-send-bytes N     largest response message (default 67108864)
   --max-poll-ms N      longest reader sleep when idle (default 4)
   --node NAME          host label put into every event (default hostname)
 
@@ -120,6 +128,11 @@ struct Flags {
   std::string jsonl;
   std::string ready_file;
   uint32_t queue_capacity = 65536;
+  uint32_t max_timeline_watchers = 64;
+  int grpc_max_streams_per_connection = 16;
+  int grpc_max_threads = 256;
+  int grpc_max_receive_bytes = 1 << 20;
+  int grpc_max_send_bytes = 64 << 20;
   bool timelines = true;
   std::string metrics_listen;
   std::string http_listen;
@@ -175,6 +188,17 @@ Flags ParseFlags(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 20));
   app.add_option("--max-subscribers", f.collector.hub.max_subscribers)
       ->check(CLI::Range(1, 4096));
+  app.add_option("--max-timeline-watchers", f.max_timeline_watchers)
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--grpc-max-streams-per-connection",
+                 f.grpc_max_streams_per_connection)
+      ->check(CLI::Range(1, 1 << 16));
+  app.add_option("--grpc-max-threads", f.grpc_max_threads)
+      ->check(CLI::Range(4, 1 << 14));
+  app.add_option("--grpc-max-receive-bytes", f.grpc_max_receive_bytes)
+      ->check(CLI::Range(1 << 10, 1 << 30));
+  app.add_option("--grpc-max-send-bytes", f.grpc_max_send_bytes)
+      ->check(CLI::Range(1 << 10, 1 << 30));
   app.add_option("--max-poll-ms", f.collector.max_poll_ms)
       ->check(CLI::Range(1, 100));
   // --profile is --profile-hz 99; the last one given wins.
@@ -272,6 +296,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<rc::TimelineRunner> timelines;
   if (flags.timelines) {
     rc::Collector* c = collector->get();
+    // gRPC watchers are capped by TraceService; the web view's SSE streams
+    // by its HTTP connection slots (kWebUpdateSlots of the hub).
+    constexpr size_t kWebUpdateSlots = 64;
+    flags.timeline.max_watchers = flags.max_timeline_watchers + kWebUpdateSlots;
     auto t = rc::TimelineRunner::Start(
         &c->hub(), [c] { return c->ringbuf_drops() + c->malformed(); },
         flags.timeline);
@@ -283,6 +311,7 @@ int main(int argc, char** argv) {
   sopt.default_queue_capacity = flags.queue_capacity;
   sopt.max_subscribers =
       static_cast<uint32_t>(flags.collector.hub.max_subscribers);
+  sopt.max_timeline_watchers = flags.max_timeline_watchers;
   sopt.build = Build();
   rc::TraceService service(collector->get(), sopt, timelines.get());
   if (jsonl) {
@@ -294,6 +323,14 @@ int main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen->grpc_target, *credentials);
   builder.RegisterService(&service);
+  // Server-wide caps, so no client can take every thread or buffer.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             flags.grpc_max_streams_per_connection);
+  grpc::ResourceQuota quota("resdb-trace-collector");
+  quota.SetMaxThreads(flags.grpc_max_threads);
+  builder.SetResourceQuota(quota);
+  builder.SetMaxReceiveMessageSize(flags.grpc_max_receive_bytes);
+  builder.SetMaxSendMessageSize(flags.grpc_max_send_bytes);
   // The Unix socket is born 0660 (no window before FinishListenAddress).
   const mode_t old_umask = umask(0117);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
