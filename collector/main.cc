@@ -165,7 +165,9 @@ Flags ParseFlags(int argc, char** argv) {
       ->allow_extra_args(false);
   std::vector<std::string> hooks;
   app.add_option("--hooks", hooks)->delimiter(',')->allow_extra_args(false);
-  app.add_option("--listen", f.listen);
+  // The last --listen wins (a wrapper's default, then the caller's).
+  app.add_option("--listen", f.listen)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_flag("--insecure-listen", f.insecure_listen);
   resdb_trace::flags::AddServerTlsFlags(&app, &f.tls.cert, &f.tls.key,
                                         &f.tls.client_ca);
@@ -321,7 +323,17 @@ int main(int argc, char** argv) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen->grpc_target, *credentials);
+  // A Unix socket is bound under a name of its own, then renamed into place
+  // (rc::PrivateSocketPath says why).
+  std::string private_socket;
+  if (!listen->unix_path.empty()) {
+    absl::StatusOr<std::string> p = rc::PrivateSocketPath(*listen);
+    if (!p.ok()) Die(std::string(p.status().message()));
+    private_socket = *p;
+  }
+  builder.AddListeningPort(
+      private_socket.empty() ? listen->grpc_target : "unix://" + private_socket,
+      *credentials);
   builder.RegisterService(&service);
   // Server-wide caps, so no client can take every thread or buffer.
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
@@ -344,7 +356,11 @@ int main(int argc, char** argv) {
                               "valid certificate and its matching key"
                             : ""));
   }
-  if (absl::Status s = rc::FinishListenAddress(*listen); !s.ok()) {
+  if (!private_socket.empty()) {
+    if (absl::Status s = rc::PublishSocket(&*listen, private_socket); !s.ok()) {
+      Die(std::string(s.message()));
+    }
+  } else if (absl::Status s = rc::FinishListenAddress(*listen); !s.ok()) {
     Die(std::string(s.message()));
   }
 
