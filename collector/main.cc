@@ -38,6 +38,7 @@
 #include "lib/net/http_server.h"
 #include "lib/net/listen_address.h"
 #include "lib/net/tls_credentials.h"
+#include "lib/output_file.h"
 
 namespace rc = resdb_trace::collector;
 namespace catalogue = resdb_trace::catalogue;
@@ -498,8 +499,18 @@ int main(int argc, char** argv) {
   (*collector)->Start();
   std::fprintf(stderr, "resdb-trace-collector: serving on %s\n",
                flags.listen.c_str());
+  int exit_code = 0;
   if (!flags.ready_file.empty()) {
-    std::ofstream(flags.ready_file) << "ready\n";
+    if (absl::Status s = resdb_trace::WriteOutputFile(
+            "--ready-file", flags.ready_file, "ready\n");
+        !s.ok()) {
+      std::fprintf(stderr, "resdb-trace-collector: %s\n",
+                   std::string(s.message()).c_str());
+      // Shut down cleanly (detach, end streams) and exit 1: nobody would
+      // see the collector ready.
+      exit_code = 1;
+      g_signal.store(SIGTERM);
+    }
   }
 
   while (g_signal.load() == 0) {
@@ -533,5 +544,5 @@ int main(int argc, char** argv) {
   // skip the destructors, whose grpc_shutdown (from ~ServerBuilder) can
   // wait 7-10 s on gRPC's executor timers after a busy stream.
   std::fflush(nullptr);
-  _exit(0);
+  _exit(exit_code);
 }
