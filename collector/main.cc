@@ -38,6 +38,7 @@
 #include "lib/net/http_server.h"
 #include "lib/net/listen_address.h"
 #include "lib/net/tls_credentials.h"
+#include "lib/output_file.h"
 
 namespace rc = resdb_trace::collector;
 namespace catalogue = resdb_trace::catalogue;
@@ -102,6 +103,14 @@ Tuning:
   --ringbuf-mb N       ring buffer size in MiB, a power of two (default 8)
   --queue-capacity N   default per-subscriber queue, events (default 65536)
   --max-subscribers N  concurrent subscriptions (default 64)
+  --max-timeline-watchers N  concurrent WatchTimelines streams (default 64;
+                       the web view's live streams are counted apart)
+  --grpc-max-streams-per-connection N  concurrent calls on one client
+                       connection; more wait for a free one (default 16)
+  --grpc-max-threads N   threads serving gRPC calls; a call beyond them is
+                       RESOURCE_EXHAUSTED (default 256)
+  --grpc-max-receive-bytes N  largest request message (default 1048576)
+  --grpc-max-send-bytes N     largest response message (default 67108864)
   --max-poll-ms N      longest reader sleep when idle (default 4)
   --node NAME          host label put into every event (default hostname)
 
@@ -126,6 +135,11 @@ struct Flags {
   std::string jsonl;
   std::string ready_file;
   uint32_t queue_capacity = 65536;
+  uint32_t max_timeline_watchers = 64;
+  int grpc_max_streams_per_connection = 16;
+  int grpc_max_threads = 256;
+  int grpc_max_receive_bytes = 1 << 20;
+  int grpc_max_send_bytes = 64 << 20;
   bool timelines = true;
   std::string metrics_listen;
   std::string http_listen;
@@ -159,7 +173,9 @@ Flags ParseFlags(int argc, char** argv) {
       ->allow_extra_args(false);
   std::vector<std::string> hooks;
   app.add_option("--hooks", hooks)->delimiter(',')->allow_extra_args(false);
-  app.add_option("--listen", f.listen);
+  // The last --listen wins (a wrapper's default, then the caller's).
+  app.add_option("--listen", f.listen)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_flag("--insecure-listen", f.insecure_listen);
   resdb_trace::flags::AddServerTlsFlags(&app, &f.tls.cert, &f.tls.key,
                                         &f.tls.client_ca);
@@ -182,6 +198,17 @@ Flags ParseFlags(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 20));
   app.add_option("--max-subscribers", f.collector.hub.max_subscribers)
       ->check(CLI::Range(1, 4096));
+  app.add_option("--max-timeline-watchers", f.max_timeline_watchers)
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--grpc-max-streams-per-connection",
+                 f.grpc_max_streams_per_connection)
+      ->check(CLI::Range(1, 1 << 16));
+  app.add_option("--grpc-max-threads", f.grpc_max_threads)
+      ->check(CLI::Range(4, 1 << 14));
+  app.add_option("--grpc-max-receive-bytes", f.grpc_max_receive_bytes)
+      ->check(CLI::Range(1 << 10, 1 << 30));
+  app.add_option("--grpc-max-send-bytes", f.grpc_max_send_bytes)
+      ->check(CLI::Range(1 << 10, 1 << 30));
   app.add_option("--max-poll-ms", f.collector.max_poll_ms)
       ->check(CLI::Range(1, 100));
   // --profile is --profile-hz 99; the last one given wins.
@@ -280,6 +307,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<rc::TimelineRunner> timelines;
   if (flags.timelines) {
     rc::Collector* c = collector->get();
+    // gRPC watchers are capped by TraceService; the web view's SSE streams
+    // by its HTTP connection slots (kWebUpdateSlots of the hub).
+    constexpr size_t kWebUpdateSlots = 64;
+    flags.timeline.max_watchers = flags.max_timeline_watchers + kWebUpdateSlots;
     auto t = rc::TimelineRunner::Start(
         &c->hub(), [c] { return c->ringbuf_drops() + c->malformed(); },
         flags.timeline);
@@ -291,6 +322,7 @@ int main(int argc, char** argv) {
   sopt.default_queue_capacity = flags.queue_capacity;
   sopt.max_subscribers =
       static_cast<uint32_t>(flags.collector.hub.max_subscribers);
+  sopt.max_timeline_watchers = flags.max_timeline_watchers;
   sopt.build = Build();
   rc::TraceService service(collector->get(), sopt, timelines.get());
   if (jsonl) {
@@ -300,8 +332,26 @@ int main(int argc, char** argv) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen->grpc_target, *credentials);
+  // A Unix socket is bound under a name of its own, then renamed into place
+  // (rc::PrivateSocketPath says why).
+  std::string private_socket;
+  if (!listen->unix_path.empty()) {
+    absl::StatusOr<std::string> p = rc::PrivateSocketPath(*listen);
+    if (!p.ok()) Die(std::string(p.status().message()));
+    private_socket = *p;
+  }
+  builder.AddListeningPort(
+      private_socket.empty() ? listen->grpc_target : "unix://" + private_socket,
+      *credentials);
   builder.RegisterService(&service);
+  // Server-wide caps, so no client can take every thread or buffer.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             flags.grpc_max_streams_per_connection);
+  grpc::ResourceQuota quota("resdb-trace-collector");
+  quota.SetMaxThreads(flags.grpc_max_threads);
+  builder.SetResourceQuota(quota);
+  builder.SetMaxReceiveMessageSize(flags.grpc_max_receive_bytes);
+  builder.SetMaxSendMessageSize(flags.grpc_max_send_bytes);
   // The Unix socket is born 0660 (no window before FinishListenAddress).
   const mode_t old_umask = umask(0117);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -315,7 +365,11 @@ int main(int argc, char** argv) {
                               "valid certificate and its matching key"
                             : ""));
   }
-  if (absl::Status s = rc::FinishListenAddress(*listen); !s.ok()) {
+  if (!private_socket.empty()) {
+    if (absl::Status s = rc::PublishSocket(&*listen, private_socket); !s.ok()) {
+      Die(std::string(s.message()));
+    }
+  } else if (absl::Status s = rc::FinishListenAddress(*listen); !s.ok()) {
     Die(std::string(s.message()));
   }
 
@@ -459,8 +513,18 @@ int main(int argc, char** argv) {
   (*collector)->Start();
   std::fprintf(stderr, "resdb-trace-collector: serving on %s\n",
                flags.listen.c_str());
+  int exit_code = 0;
   if (!flags.ready_file.empty()) {
-    std::ofstream(flags.ready_file) << "ready\n";
+    if (absl::Status s = resdb_trace::WriteOutputFile(
+            "--ready-file", flags.ready_file, "ready\n");
+        !s.ok()) {
+      std::fprintf(stderr, "resdb-trace-collector: %s\n",
+                   std::string(s.message()).c_str());
+      // Shut down cleanly (detach, end streams) and exit 1: nobody would
+      // see the collector ready.
+      exit_code = 1;
+      g_signal.store(SIGTERM);
+    }
   }
 
   while (g_signal.load() == 0) {
@@ -494,5 +558,5 @@ int main(int argc, char** argv) {
   // skip the destructors, whose grpc_shutdown (from ~ServerBuilder) can
   // wait 7-10 s on gRPC's executor timers after a busy stream.
   std::fflush(nullptr);
-  _exit(0);
+  _exit(exit_code);
 }

@@ -39,6 +39,7 @@
 #include "lib/catalogue.h"
 #include "lib/flags/flags.h"
 #include "lib/net/tls_credentials.h"
+#include "lib/output_file.h"
 #include "resdb_trace/v1/profile.pb.h"
 #include "resdb_trace/v1/service.grpc.pb.h"
 
@@ -763,13 +764,9 @@ int Profile(const std::string& listen, const ProfileFlags& flags) {
     } else {
       data = p.folded();
     }
-    FILE* f = std::fopen(o.c_str(), "wb");
-    if (f == nullptr ||
-        std::fwrite(data.data(), 1, data.size(), f) != data.size()) {
-      Die(absl::StrFormat("-o %s: cannot write: %s", o, std::strerror(errno)),
-          1);
+    if (absl::Status w = resdb_trace::WriteOutputFile("-o", o, data); !w.ok()) {
+      Die(std::string(w.message()), 1);
     }
-    std::fclose(f);
     std::fprintf(stderr, "wrote %s (%zu bytes)\n", o.c_str(), data.size());
   }
   std::fprintf(stderr, "%llu samples\n",

@@ -186,6 +186,8 @@ class EventHub {
                        "; ask for a smaller queue or raise "
                        "EventHubOptions::max_queue_capacity"));
     }
+    // Refuse a full hub before allocating (checked again under the lock).
+    if (full()) return Full(subscriber_count());
     // Allocate the ring before taking the lock: it can be megabytes.
     auto subscriber = std::make_shared<Subscriber>();
     subscriber->name = std::move(options.name);
@@ -198,10 +200,7 @@ class EventHub {
       return absl::UnavailableError("event hub is shut down");
     }
     if (core_->snapshot->size() >= limits.max_subscribers) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("event hub already has ", core_->snapshot->size(),
-                       " subscribers, the limit; close an existing stream "
-                       "or raise EventHubOptions::max_subscribers"));
+      return Full(core_->snapshot->size());
     }
     subscriber->id = core_->next_id++;
     auto next = std::make_shared<Snapshot>();
@@ -280,8 +279,18 @@ class EventHub {
   }
 
   size_t subscriber_count() const { return core_->Load()->size(); }
+  // True when Subscribe would refuse for the subscriber limit.
+  bool full() const {
+    return subscriber_count() >= core_->options.max_subscribers;
+  }
 
  private:
+  static absl::Status Full(size_t count) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "event hub already has ", count,
+        " subscribers, the limit; close an existing stream or raise "
+        "EventHubOptions::max_subscribers"));
+  }
   std::shared_ptr<Core> core_;
 };
 

@@ -166,13 +166,14 @@ absl::StatusOr<v1::Profile> RenderProfile(
 
 absl::StatusOr<v1::Profile> GetProfile(
     Profiler& profiler, const v1::GetProfileRequest& request,
-    const Profiler::ProgressCallback& progress) {
+    const Profiler::ProgressCallback& progress,
+    const Profiler::CancelCallback& cancelled) {
   absl::StatusOr<ProfileQuery> query = QueryFromRequest(request, absl::Now());
   if (!query.ok()) return query.status();
   ProfileData data;
   if (request.window_case() == v1::GetProfileRequest::kSeconds) {
-    absl::StatusOr<ProfileData> sampled =
-        profiler.CollectFor(absl::Seconds(request.seconds()), *query, progress);
+    absl::StatusOr<ProfileData> sampled = profiler.CollectFor(
+        absl::Seconds(request.seconds()), *query, progress, cancelled);
     if (!sampled.ok()) return sampled.status();
     data = std::move(*sampled);
   } else {

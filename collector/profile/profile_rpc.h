@@ -32,10 +32,12 @@ absl::StatusOr<resdb_trace::v1::Profile> RenderProfile(
     const ProfileData& data, const resdb_trace::v1::GetProfileRequest& request);
 
 // The whole call: validate, collect (for `seconds`: sample now for that
-// long; FailedPrecondition when the profiler is not running), render.
+// long; FailedPrecondition when the profiler is not running; Cancelled /
+// Unavailable as Profiler::CollectFor), render.
 absl::StatusOr<resdb_trace::v1::Profile> GetProfile(
     Profiler& profiler, const resdb_trace::v1::GetProfileRequest& request,
-    const Profiler::ProgressCallback& progress = {});
+    const Profiler::ProgressCallback& progress = {},
+    const Profiler::CancelCallback& cancelled = {});
 
 }  // namespace resdb_trace::collector::profile
 

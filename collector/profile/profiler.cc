@@ -355,7 +355,7 @@ ProfileData Profiler::Collect(const ProfileQuery& query) const {
 
 absl::StatusOr<ProfileData> Profiler::CollectFor(
     absl::Duration duration, ProfileQuery query,
-    const ProgressCallback& progress) {
+    const ProgressCallback& progress, const CancelCallback& cancelled) {
   if (!running()) {
     return absl::FailedPreconditionError(
         "the profiler is not running: call Start first");
@@ -368,7 +368,14 @@ absl::StatusOr<ProfileData> Profiler::CollectFor(
   const absl::Time deadline = *start + duration;
   for (absl::Time now = absl::Now(); now < deadline; now = absl::Now()) {
     if (progress) progress(absl::FDivDuration(now - *start, duration));
-    absl::SleepFor(std::min(absl::Milliseconds(100), deadline - now));
+    if (cancelled && cancelled()) {
+      return absl::CancelledError("profile cancelled while sampling");
+    }
+    if (!running()) {
+      return absl::UnavailableError(
+          "the profiler stopped while sampling (collector shutting down)");
+    }
+    absl::SleepFor(std::min(absl::Milliseconds(50), deadline - now));
   }
   absl::StatusOr<absl::Time> end = Flush();
   if (!end.ok()) return end.status();

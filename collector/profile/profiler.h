@@ -86,6 +86,8 @@ class Profiler {
  public:
   // Called while CollectFor waits, with the fraction of the time elapsed.
   using ProgressCallback = std::function<void(double fraction)>;
+  // Polled while CollectFor waits (every 50 ms): true ends the wait.
+  using CancelCallback = std::function<bool()>;
 
   // Loads the sampler and adds options.pids. PermissionDenied naming
   // CAP_BPF / CAP_PERFMON; NotFound naming a pid that does not exist.
@@ -126,9 +128,12 @@ class Profiler {
   ProfileData Collect(const ProfileQuery& query) const;
   // Samples for `duration` from now, then collects exactly that window
   // (query.start/end are replaced). FailedPrecondition when not running.
+  // Cancelled when `cancelled` returns true, Unavailable when Stop() is
+  // called meanwhile; either within 50 ms.
   absl::StatusOr<ProfileData> CollectFor(absl::Duration duration,
                                          ProfileQuery query = {},
-                                         const ProgressCallback& progress = {});
+                                         const ProgressCallback& progress = {},
+                                         const CancelCallback& cancelled = {});
 
   ProfilerCounters counters() const;
   uint32_t frequency_hz() const { return frequency_hz_; }

@@ -1,5 +1,7 @@
 #include "collector/serve/jsonl_writer.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -7,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
+#include "lib/output_file.h"
 
 namespace resdb_trace::collector {
 
@@ -26,8 +29,13 @@ absl::StatusOr<std::unique_ptr<JsonlWriter>> JsonlWriter::Create(
   if (path == "-") {
     w->out_ = stdout;
   } else {
-    w->out_ = std::fopen(path.c_str(), "w");
+    // Appended to: a restart must not wipe the previous run's events.
+    absl::StatusOr<int> fd =
+        OpenOutputFile("--jsonl", path, OutputMode::kAppend);
+    if (!fd.ok()) return absl::InvalidArgumentError(fd.status().message());
+    w->out_ = fdopen(*fd, "a");
     if (w->out_ == nullptr) {
+      close(*fd);
       return absl::InvalidArgumentError(
           absl::StrFormat("--jsonl %s: cannot open for writing: %s", path,
                           std::strerror(errno)));

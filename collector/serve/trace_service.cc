@@ -29,6 +29,9 @@ grpc::Status ToGrpc(const absl::Status& s) {
     case absl::StatusCode::kUnavailable:
       code = grpc::StatusCode::UNAVAILABLE;
       break;
+    case absl::StatusCode::kCancelled:
+      code = grpc::StatusCode::CANCELLED;
+      break;
     case absl::StatusCode::kNotFound:
       code = grpc::StatusCode::NOT_FOUND;
       break;
@@ -165,7 +168,7 @@ grpc::Status TraceService::ListTimelines(
   return grpc::Status::OK;
 }
 
-grpc::Status TraceService::GetProfile(grpc::ServerContext*,
+grpc::Status TraceService::GetProfile(grpc::ServerContext* context,
                                       const v1::GetProfileRequest* request,
                                       v1::Profile* response) {
   profile::Profiler* profiler = profiler_.load();
@@ -174,7 +177,12 @@ grpc::Status TraceService::GetProfile(grpc::ServerContext*,
                         "profiling is off in this collector: start it with "
                         "--profile-hz N (e.g. 99)");
   }
-  absl::StatusOr<v1::Profile> p = profile::GetProfile(*profiler, *request);
+  // A sampling request (up to kMaxProfileSeconds) ends when the client
+  // goes or the collector shuts down, not when its window does.
+  absl::StatusOr<v1::Profile> p =
+      profile::GetProfile(*profiler, *request, {}, [this, context] {
+        return context->IsCancelled() || shutting_down_.load();
+      });
   if (!p.ok()) {
     if (p.status().code() == absl::StatusCode::kFailedPrecondition) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
@@ -198,6 +206,17 @@ grpc::Status TraceService::WatchTimelines(
     grpc::ServerContext* context, const v1::WatchTimelinesRequest* request,
     grpc::ServerWriter<v1::TimelineUpdate>* writer) {
   if (grpc::Status s = NeedTimelines(); !s.ok()) return s;
+  // Its own share of the update hub (the web view's SSE streams have
+  // theirs), taken before anything is built for the stream.
+  WatcherSlot slot(&watchers_);
+  if (slot.count() > options_.max_timeline_watchers) {
+    limits_.Count(LimitCounters::Refusal::kSubscribers);
+    return grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrFormat("%u WatchTimelines streams already open, the limit; "
+                        "close one or raise --max-timeline-watchers",
+                        options_.max_timeline_watchers));
+  }
   const bool all = !request->include_timelines() &&
                    !request->include_view_changes() &&
                    !request->include_anomalies();
@@ -273,6 +292,16 @@ grpc::Status TraceService::Subscribe(
 grpc::Status TraceService::SubscribeStream(
     grpc::ServerContext* context, const v1::SubscribeRequest* request,
     const std::function<bool(grpc::ByteBuffer*)>& write) {
+  // A full collector refuses before compiling the filter or allocating the
+  // queue (the hub checks again, atomically, when subscribing).
+  if (collector_->hub().full()) {
+    limits_.Count(LimitCounters::Refusal::kSubscribers);
+    return grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrFormat("the collector already has %u subscribers, the "
+                        "limit; close a stream or raise --max-subscribers",
+                        options_.max_subscribers));
+  }
   const v1::Batching& b = request->batching();
   if (absl::Status s = limits_.CheckSubscribe(*request); !s.ok()) {
     return ToGrpc(s);

@@ -38,6 +38,9 @@ struct TraceServiceOptions {
   FilterLimits filter_limits;
   // Reported in Stats.limits; the hub enforces it (EventHubOptions).
   uint32_t max_subscribers = 64;
+  // Concurrent WatchTimelines streams (--max-timeline-watchers); the web
+  // view's SSE streams are counted separately.
+  uint32_t max_timeline_watchers = 64;
   // Reported in Stats.build. main() passes //lib:version's, so only the
   // binary, not this library and its tests, re-links on a new commit.
   v1::BuildInfo build;
@@ -103,6 +106,20 @@ class TraceService final : public v1::TraceService::Service {
     std::atomic<uint64_t> delivered{0};
   };
 
+  // Holds one of the WatchTimelines slots for a handler's lifetime.
+  class WatcherSlot {
+   public:
+    explicit WatcherSlot(std::atomic<uint32_t>* n) : n_(n), count_(++*n) {}
+    ~WatcherSlot() { --*n_; }
+    WatcherSlot(const WatcherSlot&) = delete;
+    WatcherSlot& operator=(const WatcherSlot&) = delete;
+    uint32_t count() const { return count_; }  // this one included
+
+   private:
+    std::atomic<uint32_t>* n_;
+    uint32_t count_;
+  };
+
   // Subscribe's position in service TraceService (checked at run time).
   static constexpr int kSubscribeMethodIndex = 0;
 
@@ -119,6 +136,7 @@ class TraceService final : public v1::TraceService::Service {
   std::atomic<profile::Profiler*> profiler_{nullptr};
   std::function<uint64_t()> jsonl_dropped_;
   std::atomic<bool> shutting_down_{false};
+  std::atomic<uint32_t> watchers_{0};  // WatchTimelines streams open
   absl::Mutex mu_;
   std::map<uint64_t, Live*> live_ ABSL_GUARDED_BY(mu_);
   LimitCounters limits_;  // requests refused, by limit

@@ -46,6 +46,35 @@ absl::StatusOr<gid_t> GroupId(const std::string& name) {
       name, name));
 }
 
+// The socket's directory (followed if a symlink, as /var/run is) must not
+// let another user remove or replace entries: owned by root or by us, and
+// not group- or world-writable unless sticky (/tmp).
+absl::Status CheckSocketDirectory(const std::string& path,
+                                  const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "--listen unix://%s: stat %s: %s", path, dir, std::strerror(errno)));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--listen unix://%s: %s is not a directory", path, dir));
+  }
+  if (st.st_uid != 0 && st.st_uid != geteuid()) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "--listen unix://%s: directory %s belongs to uid %u, who could "
+        "replace the socket; use a directory owned by root or by this user",
+        path, dir, st.st_uid));
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "--listen unix://%s: directory %s is writable by others (mode %04o) "
+        "and not sticky, so another user could replace the socket",
+        path, dir, st.st_mode & 07777));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& spec,
@@ -116,11 +145,21 @@ absl::Status PrepareListenAddress(const ListenAddress& a) {
                           dir.string(), std::strerror(errno)));
     }
   }
+  if (absl::Status s = CheckSocketDirectory(a.unix_path, dir.string());
+      !s.ok()) {
+    return s;
+  }
   struct stat st;
   if (lstat(a.unix_path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
       return absl::AlreadyExistsError(absl::StrFormat(
           "--listen unix://%s: exists and is not a socket", a.unix_path));
+    }
+    if (st.st_uid != geteuid()) {
+      return absl::PermissionDeniedError(absl::StrFormat(
+          "--listen unix://%s: a socket of uid %u is there; remove it or "
+          "choose another path",
+          a.unix_path, st.st_uid));
     }
     unlink(a.unix_path.c_str());  // stale socket of a previous run
   }
@@ -145,8 +184,59 @@ absl::Status FinishListenAddress(const ListenAddress& a) {
   return absl::OkStatus();
 }
 
+absl::Status RecordBoundSocket(ListenAddress* a) {
+  if (a->unix_path.empty()) return absl::OkStatus();
+  struct stat st;
+  if (lstat(a->unix_path.c_str(), &st) != 0) {
+    return absl::InternalError(absl::StrFormat(
+        "stat %s after bind: %s", a->unix_path, std::strerror(errno)));
+  }
+  if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "--listen unix://%s: replaced right after bind; not our socket",
+        a->unix_path));
+  }
+  a->bound_dev = st.st_dev;
+  a->bound_ino = st.st_ino;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> PrivateSocketPath(const ListenAddress& a) {
+  const std::string dir =
+      std::filesystem::path(a.unix_path).parent_path().string();
+  const std::string path = absl::StrFormat("%s/.bind-%d", dir, getpid());
+  if (path.size() >= 108) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--listen unix://%s: the directory's path is too long to bind in "
+        "(%s is over 107 bytes)",
+        a.unix_path, path));
+  }
+  return path;
+}
+
+absl::Status PublishSocket(ListenAddress* a, const std::string& private_path) {
+  ListenAddress bound = *a;
+  bound.unix_path = private_path;
+  if (absl::Status s = FinishListenAddress(bound); !s.ok()) return s;
+  if (absl::Status s = RecordBoundSocket(&bound); !s.ok()) return s;
+  if (rename(private_path.c_str(), a->unix_path.c_str()) != 0) {
+    return absl::InternalError(absl::StrFormat("rename %s to %s: %s",
+                                               private_path, a->unix_path,
+                                               std::strerror(errno)));
+  }
+  return RecordBoundSocket(a);
+}
+
 void CleanupListenAddress(const ListenAddress& a) {
-  if (!a.unix_path.empty()) unlink(a.unix_path.c_str());
+  if (a.unix_path.empty()) return;
+  if (a.bound_ino != 0) {
+    struct stat st;
+    if (lstat(a.unix_path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode) ||
+        st.st_dev != a.bound_dev || st.st_ino != a.bound_ino) {
+      return;  // another process's socket now, or gone
+    }
+  }
+  unlink(a.unix_path.c_str());
 }
 
 }  // namespace resdb_trace::collector
