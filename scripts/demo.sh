@@ -12,8 +12,13 @@
 #     --rate R    requests/s, 0 = closed loop (default 1000)
 #     --no-fault  no primary crash
 #     --keep      keep the collector running at the end (prints how to query it)
+#   bash scripts/demo.sh --resilientdb [--count N] [--keep]
+#     the same story on real Apache ResilientDB (scripts/demo_resilientdb.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for arg in "$@"; do
+  [[ $arg == --resilientdb ]] && exec bash scripts/demo_resilientdb.sh "$@"
+done
 COUNT=6000 RATE=1000 FAULT=1 KEEP=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -21,7 +26,7 @@ while [[ $# -gt 0 ]]; do
     --rate) RATE=$2; shift 2 ;;
     --no-fault) FAULT=0; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done

@@ -2,7 +2,9 @@
 # The whole test suite on a fresh Debian 12 machine (as root):
 #   installs the packages, builds everything with Bazel, runs every test
 #   (BPF tests included: they need root and run, never skip), builds the
-#   consumer workspace, runs the benchmark smoke mode, the hardening suites
+#   consumer workspace, runs the benchmark smoke mode, the end-to-end test on
+#   real ResilientDB (tests/resilientdb/real_cluster_test.py: rc3 + the patch
+#   built offline, 4 replicas + proxy traced, primary killed), the hardening suites
 #   (ASan+UBSan over every test but the cluster and fault suites, real eBPF
 #   included; TSan; a bounded libFuzzer run of
 #   every fuzz target, the 60 s soak; docs/reliability.md), and ends with one
@@ -24,12 +26,7 @@ testlogs=$(readlink -f "$root/bazel-testlogs")
 
 extra_pass=0
 extra_fail=0
-for check in tests/consumer/run.sh bench/smoke.sh; do
-  [[ -x $check ]] || continue
-  if "$check"; then extra_pass=$((extra_pass + 1)); else extra_fail=$((extra_fail + 1)); echo "FAILED: $check"; fi
-done
-
-# Hardening suites: each ends with its own `N passed, N failed` line, added in.
+# The real-cluster test and the hardening suites: each ends with its own `N passed, N failed` line, added in.
 # RESDB_TRACE_CI_FUZZ_SECONDS: seconds per fuzz target (default 20).
 add_counts() {
   local name=$1 out=$2 line
@@ -46,6 +43,15 @@ add_counts() {
 # Their own count lines are shown in parentheses: only the last line counts.
 hard=$(dirname "$log")
 show() { sed -E 's/^([0-9]+ passed, [0-9]+ failed)$/  (\1)/'; }
+for check in tests/consumer/run.sh bench/smoke.sh; do
+  [[ -x $check ]] || continue
+  if "$check"; then extra_pass=$((extra_pass + 1)); else extra_fail=$((extra_fail + 1)); echo "FAILED: $check"; fi
+done
+# Real Apache ResilientDB (rc3 + the patch, built by ci_build.sh) under real
+# eBPF: 4 replicas + proxy, load, primary killed (tests/resilientdb/).
+python3 tests/resilientdb/real_cluster_test.py 2>&1 | tee "$hard/real_cluster.log" | show
+add_counts tests/resilientdb/real_cluster_test.py "$hard/real_cluster.log"
+
 # Not --with-bpf: ASan+UBSan over the BPF/e2e tests costs ~27 min more from
 # a cold cache (docs/reliability.md); run it by hand.
 bash scripts/sanitize.sh --with-bpf 2>&1 | tee "$hard/sanitize.log" | show
