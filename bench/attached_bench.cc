@@ -13,7 +13,8 @@
 // and, to show where the time goes:
 //   Floor/seed_hook   the empty uprobe on the seed-shaped hook;
 //   Bpftrace/nop5     the seed's bpftrace script on our nop5 hook;
-//   OursBpf/nop5      our BPF program (collector/ingest/bpf_tracer) with a reader
+//   OursBpf/nop5      our BPF program (collector/ingest/bpf_tracer) with a
+//   reader
 //                     thread in this process that only counts: ours minus
 //                     the collector process and gRPC;
 //   Step/<step>/nop5  one step of bpf/hooks.bpf.c's per-hit work alone

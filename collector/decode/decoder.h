@@ -122,8 +122,8 @@ class Decoder {
 
   // Learns from `record`; returns the pid's state after it and whether the
   // pid was new.
-  ProcessState Observe(const resdb_trace_record& record, const catalogue::Hook& hook,
-                       bool* is_new);
+  ProcessState Observe(const resdb_trace_record& record,
+                       const catalogue::Hook& hook, bool* is_new);
   // Counts `record` and finds its catalogue row, or the error (counted).
   absl::StatusOr<const catalogue::Hook*> CountAndLookUp(
       const resdb_trace_record& record);

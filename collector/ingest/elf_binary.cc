@@ -15,9 +15,6 @@
 #include "lib/status_macros.h"
 
 namespace resdb_trace::collector {
-namespace {
-
-}  // namespace
 
 std::optional<uint64_t> SemaphoreTable::SlotFileOffset(uint32_t id) const {
   // each slot is a uint16: the whole slot must lie inside the table
@@ -59,7 +56,8 @@ absl::StatusOr<ElfBinary> ElfBinary::Open(const std::string& path) {
   });
 
   file.ForEachSymbol([&](const ElfSymbolEntry& entry) {
-    if (entry.name == nullptr || !absl::StartsWith(entry.name, catalogue::kSymbolPrefix)) {
+    if (entry.name == nullptr ||
+        !absl::StartsWith(entry.name, catalogue::kSymbolPrefix)) {
       return;
     }
     int type = GELF_ST_TYPE(entry.sym.st_info);

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "lib/net/http_server.h"
 #include "collector/metrics/metrics.h"
+#include "lib/net/http_server.h"
 
 namespace resdb_trace::collector::metrics {
 

@@ -193,7 +193,8 @@ TEST(LimitsTest, HookFloodWithGarbageArgumentsCannotGrowMemoryWithoutBound) {
   while (Clock::now() < deadline && (codes[0] == -2 || codes[1] == -2)) {
     for (int i = 0; i < 2; ++i) {
       int status;
-      if (codes[i] == -2 && waitpid(targets[i], &status, WNOHANG) == targets[i]) {
+      if (codes[i] == -2 &&
+          waitpid(targets[i], &status, WNOHANG) == targets[i]) {
         codes[i] = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
       }
     }

@@ -348,8 +348,8 @@ void TimelineSeeds() {
       return e;
     };
     for (int i = 0; i < 600; ++i) {
-      v1::Event e = hook(1 + i % 40, i % 7 == 0 ? 7777 : 1000 + i % 40,
-                         i * kMs);
+      v1::Event e =
+          hook(1 + i % 40, i % 7 == 0 ? 7777 : 1000 + i % 40, i * kMs);
       e.set_type(v1::EVENT_TYPE_PREPARE_RECEIVED);
       auto* m = e.mutable_prepare_received();
       m->set_seq(i % 3 == 0 ? 42 : 100 + i / 16);

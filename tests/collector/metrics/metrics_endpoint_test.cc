@@ -4,8 +4,8 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "tests/lib/net/test_client.h"
 #include "tests/collector/metrics/exposition_parser.h"
+#include "tests/lib/net/test_client.h"
 
 namespace resdb_trace::collector::metrics {
 namespace {
